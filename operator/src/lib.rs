@@ -1,0 +1,11 @@
+//! apisix-operator: translates Kubernetes objects into APISIX configuration
+//! and writes it directly into the etcd that APISIX watches, fenced so that
+//! only the current leader's writes can commit. See `../shared/DESIGN.md`
+//! (mirrored in README.md) for the architecture.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+
+/// The operator's version, as printed by `apisix-operator version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

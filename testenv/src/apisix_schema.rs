@@ -1,0 +1,112 @@
+//! Checks APISIX keys with `../shared/apisix-schema/validate.py`, the offline
+//! validator that mirrors how the APISIX data plane reads etcd.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use etcd_client::GetOptions;
+
+use crate::TestEnvError;
+
+/// The result of one validator run.
+#[derive(Debug)]
+pub struct SchemaReport {
+    pub passed: bool,
+    /// The validator's output: `FAIL`/`WARN` lines and the `N passed, M failed` summary.
+    pub output: String,
+}
+
+/// Where `validate.py` lives: `$APISIX_SCHEMA_DIR`, else `../shared/apisix-schema`
+/// beside the repository. `None` when it is not there.
+pub fn validator_path() -> Option<PathBuf> {
+    let dir = match std::env::var_os("APISIX_SCHEMA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/apisix-schema"),
+    };
+    let script = dir.join("validate.py");
+    script.is_file().then_some(script)
+}
+
+/// Reads every key under `prefix` as a `{key: value}` dump.
+pub async fn dump_prefix(
+    client: &mut etcd_client::Client,
+    prefix: &str,
+) -> Result<BTreeMap<String, serde_json::Value>, TestEnvError> {
+    let response = client
+        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let mut dump = BTreeMap::new();
+    for kv in response.kvs() {
+        let key = String::from_utf8_lossy(kv.key()).into_owned();
+        let raw = String::from_utf8_lossy(kv.value()).into_owned();
+        let value = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
+        dump.insert(key, value);
+    }
+    Ok(dump)
+}
+
+/// Runs the validator on `dump` (keys under `prefix`). Returns `None` when the
+/// validator is not available (no `../shared/apisix-schema`).
+pub fn validate(
+    dump: &BTreeMap<String, serde_json::Value>,
+    prefix: &str,
+) -> Result<Option<SchemaReport>, TestEnvError> {
+    let Some(script) = validator_path() else {
+        return Ok(None);
+    };
+    let file = tempfile::Builder::new()
+        .prefix("apisix-dump-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(|e| TestEnvError::io("creating a dump file", e))?;
+    std::fs::write(
+        file.path(),
+        serde_json::to_vec_pretty(dump).expect("JSON values serialize"),
+    )
+    .map_err(|e| TestEnvError::io("writing a dump file", e))?;
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(file.path())
+        .arg("--prefix")
+        .arg(prefix)
+        .output()
+        .map_err(|e| TestEnvError::io("running validate.py", e))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    match output.status.code() {
+        Some(0) => Ok(Some(SchemaReport {
+            passed: true,
+            output: text,
+        })),
+        Some(1) => Ok(Some(SchemaReport {
+            passed: false,
+            output: text,
+        })),
+        _ => Err(TestEnvError::io(
+            format!("validate.py could not run ({}): {text}", output.status),
+            std::io::Error::other("validator error"),
+        )),
+    }
+}
+
+/// Dumps `prefix` from etcd and panics with the validator's report when any
+/// key fails; for tests. Does nothing (but say so) without the validator.
+pub async fn assert_prefix_valid(client: &mut etcd_client::Client, prefix: &str) {
+    let dump = dump_prefix(client, prefix)
+        .await
+        .expect("reading the APISIX prefix");
+    match validate(&dump, prefix).expect("running validate.py") {
+        Some(report) => assert!(
+            report.passed,
+            "APISIX keys under {prefix} fail validate.py:\n{}",
+            report.output
+        ),
+        None => eprintln!(
+            "validate.py not found (no ../shared/apisix-schema): keys under {prefix} not schema-checked"
+        ),
+    }
+}
