@@ -5,7 +5,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apisix;
 pub mod cli;
+pub mod sync;
 
 /// The operator's version, as printed by `apisix-operator version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
