@@ -7,7 +7,10 @@
 
 pub mod apisix;
 pub mod cli;
+pub mod leader;
+pub mod replica;
 pub mod sync;
+pub mod telemetry;
 
 /// The operator's version, as printed by `apisix-operator version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

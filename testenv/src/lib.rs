@@ -90,8 +90,30 @@ impl TestEnv {
         self.apiserver.admin_client().await
     }
 
+    /// An extra etcd of its own (killed when dropped), for tests that need a
+    /// store no other test writes to, e.g. to check that the global revision
+    /// does not move, or to try TLS and authentication.
+    pub async fn private_etcd(
+        &self,
+        name: &str,
+        options: EtcdOptions,
+    ) -> Result<EtcdServer, TestEnvError> {
+        let binaries = Binaries::locate()?;
+        let dir = self
+            .workdir
+            .path()
+            .join(format!("etcd-{name}-{}", unique()));
+        EtcdServer::start(&binaries, &dir, options).await
+    }
+
     /// A client of the APISIX etcd.
     pub async fn apisix_etcd_client(&self) -> Result<etcd_client::Client, TestEnvError> {
         self.apisix_etcd.client().await
     }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -1,0 +1,108 @@
+//! Wiring of one replica's sync side: the Lease elector, the etcd mirror's
+//! watch and the sync engine. Every replica runs all three; only the one
+//! that leads (and holds the fence) writes.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::leader::{LeaderHandle, LeaseConfig, LeaseElector};
+use crate::sync::{
+    DesiredState, EngineConfig, EngineInputs, EngineStatus, MirrorState, MirrorTask, SharedMirror,
+    SyncEngine,
+};
+use crate::telemetry::SyncMetrics;
+
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub lease: LeaseConfig,
+    pub engine: EngineConfig,
+}
+
+/// A running replica.
+pub struct Replica {
+    pub leader: LeaderHandle,
+    pub status: watch::Receiver<EngineStatus>,
+    pub mirror: SharedMirror,
+    /// The mirror's revision, published on every change.
+    pub mirror_revision: watch::Receiver<i64>,
+    shutdown: watch::Sender<bool>,
+    elector: JoinHandle<()>,
+    engine: JoinHandle<()>,
+    mirror_task: JoinHandle<()>,
+}
+
+impl Replica {
+    pub fn start(
+        config: ReplicaConfig,
+        kube: kube::Client,
+        etcd: etcd_client::Client,
+        desired: watch::Receiver<Arc<DesiredState>>,
+        caches_ready: watch::Receiver<bool>,
+        metrics: SyncMetrics,
+    ) -> Replica {
+        let mirror: SharedMirror = Arc::new(RwLock::new(MirrorState::default()));
+        let (revision_tx, mirror_revision) = watch::channel(0);
+        let mirror_task = tokio::spawn(
+            MirrorTask {
+                client: etcd.clone(),
+                prefix: config.engine.prefix.clone(),
+                mirror: mirror.clone(),
+                revision: revision_tx,
+                metrics: metrics.clone(),
+                call_timeout: config.engine.etcd_timeout,
+            }
+            .run(),
+        );
+        let elector = LeaseElector::new(
+            config.lease.clone(),
+            kube,
+            etcd.clone(),
+            config.engine.fence_key.clone(),
+        );
+        let (leader, elector) = elector.spawn();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (engine, status) = SyncEngine::new(
+            config.engine,
+            etcd,
+            mirror.clone(),
+            leader.clone(),
+            EngineInputs {
+                desired,
+                caches_ready,
+                shutdown: shutdown_rx,
+            },
+            metrics,
+        );
+        let engine = tokio::spawn(engine.run());
+        Replica {
+            leader,
+            status,
+            mirror,
+            mirror_revision,
+            shutdown,
+            elector,
+            engine,
+            mirror_task,
+        }
+    }
+
+    /// Graceful stop: the engine finishes its in-flight sync and stops, then
+    /// the Lease is released so a successor takes over at once.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.engine.await;
+        self.leader.release().await;
+        let _ = self.elector.await;
+        self.mirror_task.abort();
+    }
+
+    /// Stops every task at once without releasing anything: what a crash
+    /// (SIGKILL) looks like to the rest of the system.
+    pub fn abort(self) {
+        self.engine.abort();
+        self.elector.abort();
+        self.mirror_task.abort();
+    }
+}

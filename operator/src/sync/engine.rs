@@ -1,0 +1,377 @@
+//! The leader's sync loop: claim the fence on promotion, run a full resync,
+//! then write every desired-state change as a diff; resync again every
+//! interval. Followers wait, with their mirror and desired state warm.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::desired::DesiredState;
+use super::etcd_read;
+use super::mirror_task::{SharedMirror, read_mirror, write_mirror};
+use super::plan::{PlanInput, PlanLimits, WritePlan, plan};
+use super::writer::{EtcdWriter, WriteError, WriteReport};
+use crate::apisix::Ownership;
+use crate::leader::{self, FenceClaim, FenceError, FenceKey, LeaderHandle};
+use crate::telemetry::SyncMetrics;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The APISIX prefix, e.g. `/apisix`.
+    pub prefix: String,
+    pub ownership: Ownership,
+    pub fence_key: FenceKey,
+    pub identity: String,
+    pub limits: PlanLimits,
+    pub resync_interval: Duration,
+    /// Bound on every etcd call.
+    pub etcd_timeout: Duration,
+}
+
+impl EngineConfig {
+    pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(300);
+}
+
+/// What the engine last did, for health checks, logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStatus {
+    pub leading: bool,
+    pub fence: Option<FenceClaim>,
+    /// The revision of the last transaction this replica committed.
+    pub last_commit_revision: Option<i64>,
+    /// Full resyncs completed while leading (since start).
+    pub resyncs: u64,
+    /// Keys changed by the last full resync (0 on an idle cluster).
+    pub last_resync_changes: usize,
+    /// Transactions refused because the fence moved (since start).
+    pub fence_losses: u64,
+    pub last_error: Option<String>,
+}
+
+/// The inputs the engine watches.
+pub struct EngineInputs {
+    pub desired: watch::Receiver<Arc<DesiredState>>,
+    /// True once every reflector has synced: only then may orphans be deleted.
+    pub caches_ready: watch::Receiver<bool>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub struct SyncEngine {
+    config: EngineConfig,
+    etcd: etcd_client::Client,
+    writer: EtcdWriter,
+    mirror: SharedMirror,
+    leader: LeaderHandle,
+    inputs: EngineInputs,
+    metrics: SyncMetrics,
+    status: watch::Sender<EngineStatus>,
+}
+
+enum SyncKind {
+    /// Plan against the watch-fed mirror.
+    Incremental,
+    /// Read etcd afresh first, and count what it finds as drift.
+    Full,
+}
+
+const CONFLICT_ATTEMPTS: usize = 5;
+
+impl SyncEngine {
+    pub fn new(
+        config: EngineConfig,
+        etcd: etcd_client::Client,
+        mirror: SharedMirror,
+        leader: LeaderHandle,
+        inputs: EngineInputs,
+        metrics: SyncMetrics,
+    ) -> (SyncEngine, watch::Receiver<EngineStatus>) {
+        let (status, status_rx) = watch::channel(EngineStatus::default());
+        let writer = EtcdWriter {
+            client: etcd.clone(),
+            timeout: config.etcd_timeout,
+            metrics: metrics.clone(),
+        };
+        (
+            SyncEngine {
+                config,
+                etcd,
+                writer,
+                mirror,
+                leader,
+                inputs,
+                metrics,
+                status,
+            },
+            status_rx,
+        )
+    }
+
+    pub async fn run(mut self) {
+        let mut leadership = self.leader.subscribe();
+        loop {
+            // Follower: wait for promotion (or shutdown).
+            let token = loop {
+                if *self.inputs.shutdown.borrow() {
+                    return;
+                }
+                let current = leadership.borrow_and_update().clone();
+                if current.leading {
+                    break current.token;
+                }
+                tokio::select! {
+                    changed = leadership.changed() => if changed.is_err() { return },
+                    _ = self.inputs.shutdown.changed() => {}
+                }
+            };
+            self.metrics.leader.set(1);
+            self.metrics.leader_transitions.inc();
+            if let Some(claim) = self.claim_fence(token, &mut leadership).await {
+                self.status.send_modify(|s| {
+                    s.leading = true;
+                    s.fence = Some(claim.clone());
+                });
+                self.lead(claim, &mut leadership).await;
+            }
+            self.metrics.leader.set(0);
+            self.status.send_modify(|s| {
+                s.leading = false;
+                s.fence = None;
+            });
+        }
+    }
+
+    /// Claims the fence with our Lease token; gives up (and steps down) when
+    /// a newer leader holds it, or when we stop leading while retrying.
+    async fn claim_fence(
+        &mut self,
+        token: i64,
+        leadership: &mut watch::Receiver<leader::Leadership>,
+    ) -> Option<FenceClaim> {
+        let mut backoff = retry_backoff();
+        loop {
+            let result = leader::claim_fence(
+                &mut self.etcd,
+                &self.config.fence_key,
+                token,
+                &self.config.identity,
+                self.config.etcd_timeout,
+            )
+            .await;
+            match result {
+                Ok(claim) => {
+                    tracing::info!(token, revision = claim.revision, "claimed the fence");
+                    return Some(claim);
+                }
+                Err(err @ FenceError::Stale { .. }) => {
+                    tracing::warn!(error = %err, "fence claim refused; stepping down");
+                    self.note_error(err.to_string());
+                    self.leader.step_down().await;
+                    return None;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "fence claim failed; retrying");
+                    self.note_error(err.to_string());
+                }
+            }
+            let delay = backoff.next().unwrap_or(Duration::from_secs(5));
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.inputs.shutdown.changed() => return None,
+                _ = leadership.changed() => {}
+            }
+            if !self.still_leading(leadership, token) {
+                return None;
+            }
+        }
+    }
+
+    fn still_leading(&self, leadership: &watch::Receiver<leader::Leadership>, token: i64) -> bool {
+        let current = leadership.borrow();
+        current.leading && current.token == token && !*self.inputs.shutdown.borrow()
+    }
+
+    /// The leading loop: a full resync now and every interval, incremental
+    /// syncs on every desired-state change, retries after failures.
+    async fn lead(
+        &mut self,
+        claim: FenceClaim,
+        leadership: &mut watch::Receiver<leader::Leadership>,
+    ) {
+        let mut resync_at = Instant::now();
+        let mut retry_at: Option<Instant> = None;
+        let mut backoff = retry_backoff();
+        let mut dirty = true;
+        loop {
+            if !self.still_leading(leadership, claim.token) {
+                return;
+            }
+            let now = Instant::now();
+            let kind = if now >= resync_at {
+                resync_at = now + self.config.resync_interval;
+                Some(SyncKind::Full)
+            } else if dirty && retry_at.is_none_or(|at| now >= at) {
+                Some(SyncKind::Incremental)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                self.inputs.desired.borrow_and_update();
+                match self.sync(&claim, kind).await {
+                    Ok(()) => {
+                        dirty = false;
+                        retry_at = None;
+                        backoff = retry_backoff();
+                    }
+                    Err(WriteError::FenceLost { .. }) => {
+                        self.status.send_modify(|s| s.fence_losses += 1);
+                        tracing::warn!(
+                            "a newer leader holds the fence; stopping writes and stepping down"
+                        );
+                        self.leader.step_down().await;
+                        return;
+                    }
+                    Err(err) => {
+                        let delay = backoff.next().unwrap_or(Duration::from_secs(10));
+                        tracing::warn!(error = %err, ?delay, "sync failed; retrying");
+                        dirty = true;
+                        retry_at = Some(Instant::now() + delay);
+                    }
+                }
+                continue;
+            }
+            let wake = retry_at
+                .filter(|_| dirty)
+                .map_or(resync_at, |at| at.min(resync_at));
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                changed = self.inputs.desired.changed() => {
+                    if changed.is_err() { return }
+                    dirty = true;
+                }
+                changed = self.inputs.caches_ready.changed() => {
+                    if changed.is_err() { return }
+                    dirty = true;
+                }
+                _ = leadership.changed() => {}
+                _ = self.inputs.shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Plans and writes until etcd matches the desired state, refreshing the
+    /// mirror and re-planning after key conflicts.
+    async fn sync(&mut self, claim: &FenceClaim, kind: SyncKind) -> Result<(), WriteError> {
+        let full = matches!(kind, SyncKind::Full);
+        let mut backoff = retry_backoff();
+        let mut refresh = full;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if refresh {
+                self.refresh_mirror().await?;
+            }
+            let plan = self.plan();
+            if !plan.refused.is_empty() {
+                tracing::error!(keys = ?plan.refused, "desired keys this installation does not own were refused");
+            }
+            let result = self.writer.execute(&plan, claim, &self.mirror).await;
+            match result {
+                Ok(report) => {
+                    self.finish(full, &plan, &report);
+                    return Ok(());
+                }
+                Err(err @ WriteError::KeyConflict { .. }) if attempt < CONFLICT_ATTEMPTS => {
+                    tracing::info!(error = %err, "refreshing the mirror and re-planning");
+                    refresh = true;
+                    tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(1))).await;
+                }
+                Err(err) => {
+                    self.note_error(err.to_string());
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    fn plan(&self) -> WritePlan {
+        let desired = self.inputs.desired.borrow().clone();
+        let mirror = read_mirror(&self.mirror);
+        let deletions_allowed = *self.inputs.caches_ready.borrow() && mirror.is_loaded();
+        plan(PlanInput {
+            desired: &desired,
+            mirror: &mirror,
+            ownership: &self.config.ownership,
+            prefix: &self.config.prefix,
+            limits: self.config.limits,
+            deletions_allowed,
+        })
+    }
+
+    /// A fresh, consistent, paginated read of the prefix replaces the mirror
+    /// (unless the watch already got further).
+    async fn refresh_mirror(&mut self) -> Result<(), WriteError> {
+        match etcd_read::list_prefix(
+            &mut self.etcd,
+            &self.config.prefix,
+            self.config.etcd_timeout,
+        )
+        .await
+        {
+            Ok(fresh) => {
+                write_mirror(&self.mirror).reset(fresh);
+                Ok(())
+            }
+            Err(etcd_read::ReadError::Etcd { source, .. }) => Err(WriteError::Etcd(source)),
+            Err(etcd_read::ReadError::Timeout { timeout, .. }) => Err(WriteError::Timeout(timeout)),
+            Err(err @ etcd_read::ReadError::NoHeader) => Err(WriteError::Etcd(
+                etcd_client::Error::InvalidArgs(err.to_string()),
+            )),
+        }
+    }
+
+    fn finish(&self, full: bool, plan: &WritePlan, report: &WriteReport) {
+        let changes = report.puts + report.deletes;
+        if full {
+            self.metrics.resyncs.inc();
+            self.metrics.resync_drift_repaired.inc_by(changes as u64);
+        }
+        if changes > 0 || plan.deferred_deletions > 0 {
+            tracing::info!(
+                full,
+                puts = report.puts,
+                deletes = report.deletes,
+                txns = report.txns,
+                deferred_deletions = plan.deferred_deletions,
+                revision = ?report.last_revision,
+                "synced"
+            );
+        }
+        self.status.send_modify(|s| {
+            if report.last_revision.is_some() {
+                s.last_commit_revision = report.last_revision;
+            }
+            if full {
+                s.resyncs += 1;
+                s.last_resync_changes = changes;
+            }
+            s.last_error = None;
+        });
+    }
+
+    fn note_error(&self, error: String) {
+        self.status.send_modify(|s| s.last_error = Some(error));
+    }
+}
+
+fn retry_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(10))
+        .without_max_times()
+        .build()
+}

@@ -1,0 +1,179 @@
+//! Prometheus metrics (OpenMetrics) of the sync engine. Names are registered
+//! under the `apisix_operator` prefix; counters get `_total` from the encoder.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// How a write transaction ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum TxnResult {
+    Committed,
+    KeyConflict,
+    FenceLost,
+    Error,
+}
+
+impl TxnResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnResult::Committed => "committed",
+            TxnResult::KeyConflict => "key_conflict",
+            TxnResult::FenceLost => "fence_lost",
+            TxnResult::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TxnLabels {
+    pub result: &'static str,
+}
+
+/// The sync engine's metrics. Cloning shares the underlying series.
+#[derive(Clone)]
+pub struct SyncMetrics {
+    pub leader: Gauge,
+    pub leader_transitions: Counter,
+    pub etcd_transactions: Family<TxnLabels, Counter>,
+    pub keys_written: Counter,
+    pub keys_deleted: Counter,
+    pub plan_operations: Histogram,
+    pub resync_drift_repaired: Counter,
+    pub resyncs: Counter,
+    pub mirror_revision: Gauge,
+    pub mirror_revision_lag: Gauge,
+    pub write_duration_seconds: Histogram,
+}
+
+impl Default for SyncMetrics {
+    fn default() -> Self {
+        SyncMetrics {
+            leader: Gauge::default(),
+            leader_transitions: Counter::default(),
+            etcd_transactions: Family::default(),
+            keys_written: Counter::default(),
+            keys_deleted: Counter::default(),
+            plan_operations: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
+            resync_drift_repaired: Counter::default(),
+            resyncs: Counter::default(),
+            mirror_revision: Gauge::default(),
+            mirror_revision_lag: Gauge::default(),
+            write_duration_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+        }
+    }
+}
+
+impl SyncMetrics {
+    /// The metric names, as documented in the README (without the prefix).
+    pub const NAMES: [&'static str; 11] = [
+        "leader",
+        "leader_transitions",
+        "etcd_transactions",
+        "etcd_keys_written",
+        "etcd_keys_deleted",
+        "plan_operations",
+        "resync_drift_repaired",
+        "resyncs",
+        "mirror_revision",
+        "mirror_revision_lag",
+        "etcd_write_duration_seconds",
+    ];
+
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "leader",
+            "1 while this replica leads, else 0",
+            self.leader.clone(),
+        );
+        registry.register(
+            "leader_transitions",
+            "Times this replica became leader",
+            self.leader_transitions.clone(),
+        );
+        registry.register(
+            "etcd_transactions",
+            "Write transactions by result: committed, key_conflict, fence_lost, error",
+            self.etcd_transactions.clone(),
+        );
+        registry.register(
+            "etcd_keys_written",
+            "APISIX keys put",
+            self.keys_written.clone(),
+        );
+        registry.register(
+            "etcd_keys_deleted",
+            "APISIX keys deleted",
+            self.keys_deleted.clone(),
+        );
+        registry.register(
+            "plan_operations",
+            "Key operations per non-empty write plan",
+            self.plan_operations.clone(),
+        );
+        registry.register(
+            "resync_drift_repaired",
+            "Keys a full resync found different from the desired state and repaired",
+            self.resync_drift_repaired.clone(),
+        );
+        registry.register("resyncs", "Full resyncs run", self.resyncs.clone());
+        registry.register(
+            "mirror_revision",
+            "etcd revision the mirror of the APISIX prefix is current to",
+            self.mirror_revision.clone(),
+        );
+        registry.register(
+            "mirror_revision_lag",
+            "Revisions between etcd's latest seen header and the mirror",
+            self.mirror_revision_lag.clone(),
+        );
+        registry.register(
+            "etcd_write_duration_seconds",
+            "Duration of one write transaction",
+            self.write_duration_seconds.clone(),
+        );
+    }
+
+    pub fn count_txn(&self, result: TxnResult) {
+        self.etcd_transactions
+            .get_or_create(&TxnLabels {
+                result: result.as_str(),
+            })
+            .inc();
+    }
+}
+
+/// A registry with every metric of the operator.
+pub fn registry(sync: &SyncMetrics) -> Registry {
+    let mut registry = Registry::with_prefix("apisix_operator");
+    sync.register(&mut registry);
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_every_documented_name() {
+        let metrics = SyncMetrics::default();
+        metrics.count_txn(TxnResult::Committed);
+        let registry = registry(&metrics);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for name in SyncMetrics::NAMES {
+            assert!(
+                text.contains(&format!("# TYPE apisix_operator_{name} ")),
+                "{name} missing from:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("apisix_operator_etcd_transactions_total{result=\"committed\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,5 @@
+//! Metrics, health and logging.
+
+pub mod metrics;
+
+pub use metrics::{SyncMetrics, TxnResult};

@@ -1,0 +1,158 @@
+//! Helpers shared by the integration tests: replica configs isolated per
+//! test (own Lease, own APISIX prefix, own fence), synthetic desired states
+//! whose values are valid APISIX objects, and polling with a deadline.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apisix_operator::apisix::{ApisixDir, CanonicalValue, EtcdKey, Ownership};
+use apisix_operator::leader::{FenceKey, LeaseConfig};
+use apisix_operator::replica::ReplicaConfig;
+use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits, UnitKey};
+use etcd_client::GetOptions;
+use serde_json::json;
+
+pub const CLUSTER: &str = "it";
+
+pub fn replica_config(test: &str, identity: &str) -> ReplicaConfig {
+    let mut lease = LeaseConfig::new(&format!("lease-{test}"), "default", identity);
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(500);
+    ReplicaConfig {
+        lease,
+        engine: EngineConfig {
+            prefix: prefix(test),
+            ownership: Ownership::new(CLUSTER).unwrap(),
+            fence_key: FenceKey::new(&format!("/operator-it/{test}"), CLUSTER),
+            identity: identity.to_string(),
+            limits: PlanLimits::default(),
+            resync_interval: Duration::from_secs(300),
+            etcd_timeout: Duration::from_secs(5),
+        },
+    }
+}
+
+pub fn prefix(test: &str) -> String {
+    format!("/it-{test}")
+}
+
+/// `units` synthetic units, each an upstream and a route pointing at it.
+/// `generation` changes every route's URI, so a new generation rewrites routes.
+pub fn synthetic(prefix: &str, units: usize, generation: u32) -> DesiredState {
+    let mut state = DesiredState::new();
+    for i in 0..units {
+        add_unit(&mut state, prefix, i, generation);
+    }
+    state
+}
+
+pub fn add_unit(state: &mut DesiredState, prefix: &str, i: usize, generation: u32) {
+    let unit = UnitKey::new("Synthetic", Some("ns"), &format!("u{i}"));
+    let up_id = format!("ao_{CLUSTER}_u{i}");
+    let route_id = format!("ao_{CLUSTER}_r{i}");
+    let upstream = json!({
+        "id": up_id, "type": "roundrobin",
+        "nodes": [{"host": "127.0.0.1", "port": 8080, "weight": 1}],
+        "labels": {"managed-by": "apisix-operator"},
+    });
+    let route = json!({
+        "id": route_id, "uri": format!("/svc-{i}/v{generation}"), "upstream_id": up_id,
+        "labels": {"managed-by": "apisix-operator"},
+    });
+    state.insert(
+        EtcdKey::new(prefix, ApisixDir::Upstreams, &up_id).unwrap(),
+        CanonicalValue::from_json(upstream).unwrap(),
+        unit.clone(),
+    );
+    state.insert(
+        EtcdKey::new(prefix, ApisixDir::Routes, &route_id).unwrap(),
+        CanonicalValue::from_json(route).unwrap(),
+        unit,
+    );
+}
+
+/// Every key under `<prefix>/` with its value (without timestamps) and mod revision.
+pub async fn etcd_state(
+    etcd: &mut etcd_client::Client,
+    prefix: &str,
+) -> BTreeMap<String, (serde_json::Value, i64)> {
+    let response = etcd
+        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    response
+        .kvs()
+        .iter()
+        .map(|kv| {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(kv.value()).unwrap_or(serde_json::Value::Null);
+            if let Some(map) = value.as_object_mut() {
+                map.remove("create_time");
+                map.remove("update_time");
+            }
+            (
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                (value, kv.mod_revision()),
+            )
+        })
+        .collect()
+}
+
+/// True when etcd's object keys under the prefix equal `desired` exactly.
+pub async fn etcd_matches(
+    etcd: &mut etcd_client::Client,
+    prefix: &str,
+    desired: &DesiredState,
+) -> bool {
+    let state = etcd_state(etcd, prefix).await;
+    let owned: BTreeMap<&String, &serde_json::Value> = state
+        .iter()
+        .filter(|(k, _)| k.contains(&format!("/ao_{CLUSTER}_")))
+        .map(|(k, (v, _))| (k, v))
+        .collect();
+    owned.len() == desired.len()
+        && desired
+            .iter()
+            .all(|(key, want)| owned.get(&key.as_str().to_string()) == Some(&&want.value.to_json()))
+}
+
+pub async fn current_revision(etcd: &mut etcd_client::Client) -> i64 {
+    etcd.get("/", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision()
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, or panics after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn shared(
+    state: DesiredState,
+) -> (
+    tokio::sync::watch::Sender<Arc<DesiredState>>,
+    tokio::sync::watch::Receiver<Arc<DesiredState>>,
+) {
+    tokio::sync::watch::channel(Arc::new(state))
+}
