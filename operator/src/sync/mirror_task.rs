@@ -51,7 +51,9 @@ enum WatchEnd {
 impl MirrorTask {
     pub async fn run(mut self) {
         let mut backoff = new_backoff();
-        let mut need_list = true;
+        // A mirror that is already loaded (a restarted task) resumes its
+        // watch; only a compacted revision forces a new list.
+        let mut need_list = !read_mirror(&self.mirror).is_loaded();
         loop {
             if need_list {
                 match etcd_read::list_prefix(&mut self.client, &self.prefix, self.call_timeout)
@@ -61,6 +63,7 @@ impl MirrorTask {
                         let revision = fresh.revision();
                         let keys = fresh.len();
                         write_mirror(&self.mirror).reset(fresh);
+                        self.metrics.mirror_lists.inc();
                         self.publish();
                         tracing::info!(prefix = %self.prefix, revision, keys, "mirror listed");
                         need_list = false;

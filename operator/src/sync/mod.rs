@@ -9,6 +9,7 @@ pub mod mirror_task;
 pub mod plan;
 #[cfg(test)]
 mod plan_props;
+pub mod synthetic;
 pub mod writer;
 
 pub use desired::{DesiredState, DesiredValue, UnitKey};

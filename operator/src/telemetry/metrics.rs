@@ -46,6 +46,7 @@ pub struct SyncMetrics {
     pub resyncs: Counter,
     pub mirror_revision: Gauge,
     pub mirror_revision_lag: Gauge,
+    pub mirror_lists: Counter,
     pub write_duration_seconds: Histogram,
 }
 
@@ -62,6 +63,7 @@ impl Default for SyncMetrics {
             resyncs: Counter::default(),
             mirror_revision: Gauge::default(),
             mirror_revision_lag: Gauge::default(),
+            mirror_lists: Counter::default(),
             write_duration_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
         }
     }
@@ -69,7 +71,7 @@ impl Default for SyncMetrics {
 
 impl SyncMetrics {
     /// The metric names, as documented in the README (without the prefix).
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "leader",
         "leader_transitions",
         "etcd_transactions",
@@ -80,6 +82,7 @@ impl SyncMetrics {
         "resyncs",
         "mirror_revision",
         "mirror_revision_lag",
+        "mirror_lists",
         "etcd_write_duration_seconds",
     ];
 
@@ -129,6 +132,11 @@ impl SyncMetrics {
             "mirror_revision_lag",
             "Revisions between etcd's latest seen header and the mirror",
             self.mirror_revision_lag.clone(),
+        );
+        registry.register(
+            "mirror_lists",
+            "Full lists of the APISIX prefix by the mirror (start-up and after compaction)",
+            self.mirror_lists.clone(),
         );
         registry.register(
             "etcd_write_duration_seconds",

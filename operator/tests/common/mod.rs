@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apisix_operator::apisix::{ApisixDir, CanonicalValue, EtcdKey, Ownership};
+use apisix_operator::apisix::Ownership;
 use apisix_operator::leader::{FenceKey, LeaseConfig};
 use apisix_operator::replica::ReplicaConfig;
-use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits, UnitKey};
+use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits};
 use etcd_client::GetOptions;
-use serde_json::json;
 
 pub const CLUSTER: &str = "it";
 
@@ -40,39 +39,9 @@ pub fn prefix(test: &str) -> String {
     format!("/it-{test}")
 }
 
-/// `units` synthetic units, each an upstream and a route pointing at it.
-/// `generation` changes every route's URI, so a new generation rewrites routes.
-pub fn synthetic(prefix: &str, units: usize, generation: u32) -> DesiredState {
-    let mut state = DesiredState::new();
-    for i in 0..units {
-        add_unit(&mut state, prefix, i, generation);
-    }
-    state
-}
-
-pub fn add_unit(state: &mut DesiredState, prefix: &str, i: usize, generation: u32) {
-    let unit = UnitKey::new("Synthetic", Some("ns"), &format!("u{i}"));
-    let up_id = format!("ao_{CLUSTER}_u{i}");
-    let route_id = format!("ao_{CLUSTER}_r{i}");
-    let upstream = json!({
-        "id": up_id, "type": "roundrobin",
-        "nodes": [{"host": "127.0.0.1", "port": 8080, "weight": 1}],
-        "labels": {"managed-by": "apisix-operator"},
-    });
-    let route = json!({
-        "id": route_id, "uri": format!("/svc-{i}/v{generation}"), "upstream_id": up_id,
-        "labels": {"managed-by": "apisix-operator"},
-    });
-    state.insert(
-        EtcdKey::new(prefix, ApisixDir::Upstreams, &up_id).unwrap(),
-        CanonicalValue::from_json(upstream).unwrap(),
-        unit.clone(),
-    );
-    state.insert(
-        EtcdKey::new(prefix, ApisixDir::Routes, &route_id).unwrap(),
-        CanonicalValue::from_json(route).unwrap(),
-        unit,
-    );
+/// `units` synthetic units (an upstream and a route each) owned by [`CLUSTER`].
+pub fn synthetic(prefix: &str, units: usize, generation: u64) -> DesiredState {
+    apisix_operator::sync::synthetic::synthetic_state(prefix, CLUSTER, units, generation)
 }
 
 /// Every key under `<prefix>/` with its value (without timestamps) and mod revision.
