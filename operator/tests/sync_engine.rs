@@ -69,11 +69,13 @@ async fn one_leader_writes_and_a_successor_takes_over_after_a_crash_and_after_a_
     let prefix = prefix(TEST);
     let mut etcd = env().await.apisix_etcd_client().await.unwrap();
     let (desired_tx, desired) = shared(synthetic(&prefix, 3, 1));
-    let (_ready_tx, ready) = watch::channel(true);
+    let (ready_tx, ready) = watch::channel(true);
     let mut replicas = Vec::new();
     for name in ["replica-a", "replica-b", "replica-c"] {
         replicas.push(Some(start(TEST, name, &desired, &ready).await));
     }
+    // A closed input is a final value, not a reason to stop leading.
+    drop(ready_tx);
 
     let want = desired.borrow().clone();
     eventually(
@@ -87,14 +89,22 @@ async fn one_leader_writes_and_a_successor_takes_over_after_a_crash_and_after_a_
         },
     )
     .await;
-    // Exactly one leader, sampled over a couple of renewals.
-    for _ in 0..20 {
-        assert_eq!(
-            leaders(&replicas).len(),
-            1,
-            "leaders: {:?}",
-            leaders(&replicas)
-        );
+    // Exactly one leader, the same one with the same fence token, sampled
+    // over a few renewals.
+    let token_of = |replicas: &[Option<Replica>]| {
+        let leader = leaders(replicas);
+        assert_eq!(leader.len(), 1, "leaders: {leader:?}");
+        let status = replicas[leader[0]]
+            .as_ref()
+            .unwrap()
+            .status
+            .borrow()
+            .clone();
+        (leader[0], status.fence.map(|f| f.token))
+    };
+    let initial = token_of(&replicas);
+    for _ in 0..30 {
+        assert_eq!(token_of(&replicas), initial);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

@@ -70,24 +70,35 @@ pub async fn read_token(
     key: &FenceKey,
     timeout: Duration,
 ) -> Result<Option<i64>, FenceError> {
-    Ok(read(client, key, timeout).await?.map(|(token, _)| token))
+    Ok(read(client, key, timeout).await?.map(|stored| stored.token))
+}
+
+/// The stored fence: token, holder and mod revision.
+struct StoredFence {
+    token: i64,
+    holder: String,
+    mod_revision: i64,
 }
 
 async fn read(
     client: &mut etcd_client::Client,
     key: &FenceKey,
     timeout: Duration,
-) -> Result<Option<(i64, i64)>, FenceError> {
+) -> Result<Option<StoredFence>, FenceError> {
     let response = with_timeout(key, timeout, client.get(key.as_str(), None)).await?;
     let Some(kv) = response.kvs().first() else {
         return Ok(None);
     };
     let value = String::from_utf8_lossy(kv.value());
-    let token = parse_token(&value).ok_or_else(|| FenceError::Corrupt {
+    let (token, holder) = parse(&value).ok_or_else(|| FenceError::Corrupt {
         key: key.as_str().to_string(),
         value: value.to_string(),
     })?;
-    Ok(Some((token, kv.mod_revision())))
+    Ok(Some(StoredFence {
+        token,
+        holder: holder.to_string(),
+        mod_revision: kv.mod_revision(),
+    }))
 }
 
 /// Claims the fence with `token` for `identity`.
@@ -105,15 +116,24 @@ pub async fn claim(
         // whose smaller token we saw.
         let guard = match read(client, key, timeout).await? {
             None => Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
-            Some((stored, _)) if stored >= token => {
+            // Our own claim of this very term, still in place (the engine
+            // re-entered its leading loop): it is still valid as it stands.
+            Some(stored) if stored.token == token && stored.holder == identity => {
+                return Ok(FenceClaim {
+                    key: key.clone(),
+                    token,
+                    revision: stored.mod_revision,
+                });
+            }
+            Some(stored) if stored.token >= token => {
                 return Err(FenceError::Stale {
                     key: key.as_str().to_string(),
                     token,
-                    stored,
+                    stored: stored.token,
                 });
             }
-            Some((_, mod_revision)) => {
-                Compare::mod_revision(key.as_str(), CompareOp::Equal, mod_revision)
+            Some(stored) => {
+                Compare::mod_revision(key.as_str(), CompareOp::Equal, stored.mod_revision)
             }
         };
         let txn =
@@ -136,8 +156,10 @@ pub async fn claim(
     })
 }
 
-fn parse_token(value: &str) -> Option<i64> {
-    value.split(':').next()?.parse().ok()
+/// `<token>:<holder>`.
+fn parse(value: &str) -> Option<(i64, &str)> {
+    let (token, holder) = value.split_once(':')?;
+    Some((token.parse().ok()?, holder))
 }
 
 async fn with_timeout<T>(
@@ -167,8 +189,9 @@ mod tests {
         let a = format!("{:0TOKEN_WIDTH$}:x", 9);
         let b = format!("{:0TOKEN_WIDTH$}:a", 10);
         assert!(a < b);
-        assert_eq!(parse_token(&a), Some(9));
-        assert_eq!(parse_token("garbage"), None);
+        assert_eq!(parse(&a), Some((9, "x")));
+        assert_eq!(parse("garbage"), None);
+        assert_eq!(parse("12"), None);
     }
 
     #[test]

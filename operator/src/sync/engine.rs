@@ -124,7 +124,9 @@ impl SyncEngine {
                 }
                 tokio::select! {
                     changed = leadership.changed() => if changed.is_err() { return },
-                    _ = self.inputs.shutdown.changed() => {}
+                    // A dropped shutdown sender means nobody can stop us
+                    // gracefully any more: treat it as the stop.
+                    changed = self.inputs.shutdown.changed() => if changed.is_err() { return },
                 }
             };
             self.metrics.leader.set(1);
@@ -205,6 +207,10 @@ impl SyncEngine {
         let mut retry_at: Option<Instant> = None;
         let mut backoff = retry_backoff();
         let mut dirty = true;
+        // A closed input channel means its value is final, not that we
+        // should stop leading: stop listening to it and carry on.
+        let mut desired_open = true;
+        let mut ready_open = true;
         loop {
             if !self.still_leading(leadership, claim.token) {
                 return;
@@ -248,12 +254,12 @@ impl SyncEngine {
                 .map_or(resync_at, |at| at.min(resync_at));
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
-                changed = self.inputs.desired.changed() => {
-                    if changed.is_err() { return }
+                changed = self.inputs.desired.changed(), if desired_open => {
+                    desired_open = changed.is_ok();
                     dirty = true;
                 }
-                changed = self.inputs.caches_ready.changed() => {
-                    if changed.is_err() { return }
+                changed = self.inputs.caches_ready.changed(), if ready_open => {
+                    ready_open = changed.is_ok();
                     dirty = true;
                 }
                 _ = leadership.changed() => {}
