@@ -7,10 +7,12 @@
 
 pub mod apisix;
 pub mod cli;
+pub mod index;
 pub mod leader;
 pub mod replica;
 pub mod sync;
 pub mod telemetry;
+pub mod translate;
 
 /// The operator's version, as printed by `apisix-operator version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

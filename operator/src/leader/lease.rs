@@ -9,9 +9,11 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -135,9 +137,9 @@ pub struct LeaseElector {
     etcd: etcd_client::Client,
     fence: FenceKey,
     state: watch::Sender<Leadership>,
-    /// The Lease's resourceVersion and when we first saw it: another
-    /// holder's Lease expires when it stays unchanged for its duration.
-    observed: Option<(String, Instant)>,
+    /// The Lease's resourceVersion, when we first saw it, and its duration:
+    /// another holder's Lease expires when it stays unchanged that long.
+    observed: Option<(String, Instant, Duration)>,
     /// While leading: the last successful renewal.
     renewed_at: Option<Instant>,
     /// After stepping down because of the fence: do not re-acquire before.
@@ -193,11 +195,38 @@ impl LeaseElector {
     }
 
     async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
-        let mut tick = tokio::time::interval(self.config.retry_period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Watching the Lease lets a follower react at once to a release, and
+        // time another holder's expiry from the moment of its last renewal
+        // instead of from our next poll.
+        let selector = format!("metadata.name={}", self.config.name);
+        let mut events = watcher(
+            self.api.clone(),
+            watcher::Config::default().fields(&selector),
+        )
+        .default_backoff()
+        .boxed();
+        let mut last_step = Instant::now();
+        let mut next_step = Instant::now();
         loop {
+            let wake = self.next_wake(next_step, last_step);
             tokio::select! {
-                _ = tick.tick() => self.step().await,
+                _ = tokio::time::sleep_until(wake) => {
+                    self.step().await;
+                    last_step = Instant::now();
+                    next_step = last_step + self.config.retry_period;
+                }
+                event = events.next() => {
+                    let urgent = match event {
+                        Some(Ok(watcher::Event::Apply(lease) | watcher::Event::InitApply(lease))) => self.observe(&lease),
+                        Some(Ok(watcher::Event::Delete(_))) => !self.state.borrow().leading,
+                        _ => false,
+                    };
+                    if urgent {
+                        self.step().await;
+                        last_step = Instant::now();
+                        next_step = last_step + self.config.retry_period;
+                    }
+                }
                 command = inbox.recv() => match command {
                     Some(Command::StepDown) => {
                         tracing::warn!(identity = %self.config.identity, "stepping down: the fence was claimed by a newer leader");
@@ -215,6 +244,40 @@ impl LeaseElector {
                     }
                 }
             }
+        }
+    }
+
+    /// When to act next: the next poll, or for a follower the moment the
+    /// holder's Lease expires, whichever comes first (but never sooner than a
+    /// quarter retry period after the last attempt, so errors do not spin).
+    fn next_wake(&self, next_step: Instant, last_step: Instant) -> Instant {
+        let earliest = last_step + self.config.retry_period / 4;
+        let expiry = match (&self.observed, self.state.borrow().leading) {
+            (Some((_, since, duration)), false) => *since + *duration + Duration::from_millis(1),
+            _ => next_step,
+        };
+        next_step.min(expiry).max(earliest)
+    }
+
+    /// Records a Lease seen on the watch; true when it calls for acting now:
+    /// a follower seeing the Lease released, or a leader seeing another holder.
+    fn observe(&mut self, lease: &Lease) -> bool {
+        let spec = lease.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.filter(|h| !h.is_empty());
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        let duration = lease_duration(&spec.lease_duration_seconds, self.config.lease_duration);
+        if self
+            .observed
+            .as_ref()
+            .is_none_or(|(seen, _, _)| *seen != version)
+        {
+            self.observed = Some((version, Instant::now(), duration));
+        }
+        let ours = holder.as_deref() == Some(self.config.identity.as_str());
+        if self.state.borrow().leading {
+            !ours
+        } else {
+            holder.is_none()
         }
     }
 
@@ -286,18 +349,15 @@ impl LeaseElector {
             return Ok(());
         }
 
+        let duration = lease_duration(&spec.lease_duration_seconds, self.config.lease_duration);
         let unchanged_since = match &self.observed {
-            Some((seen, since)) if *seen == version => *since,
+            Some((seen, since, _)) if *seen == version => *since,
             _ => {
                 let now = Instant::now();
-                self.observed = Some((version.clone(), now));
+                self.observed = Some((version.clone(), now, duration));
                 now
             }
         };
-        let duration = spec
-            .lease_duration_seconds
-            .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
-            .unwrap_or(self.config.lease_duration);
         let expired = unchanged_since.elapsed() > duration;
         // Our own name on a Lease we do not lead is a previous life of this
         // replica (a restart): take it over with a new term right away.
@@ -459,6 +519,12 @@ impl LeaseElector {
             Err(_) => Err(LeaseCallError::Timeout(timeout)),
         }
     }
+}
+
+fn lease_duration(seconds: &Option<i32>, default: Duration) -> Duration {
+    seconds
+        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
+        .unwrap_or(default)
 }
 
 fn now() -> MicroTime {

@@ -1,0 +1,219 @@
+//! The whole translation state of a replica, fed by watch events (or, for
+//! `translate`, by files): source objects, the snapshot of their inputs, the
+//! dependency index, and the resulting desired state. Pure: no I/O.
+//!
+//! Every event marks the units it affects dirty; [`ClusterIndex::flush`]
+//! re-translates exactly those. A unit that fails keeps its last good
+//! objects in the desired state (nothing serving traffic is lost) and its
+//! error is reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+use super::{Dependency, DependencyIndex, ObjectKey, Snapshot};
+use crate::sync::{DesiredState, UnitKey};
+use crate::translate::{TranslateConfig, TranslateError, TranslateInput, ingress};
+
+/// What happened to one unit in a flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitOutcome {
+    /// Translated; `objects` APISIX objects (0 when the unit is not ours).
+    Translated { unit: UnitKey, objects: usize },
+    /// The source object is gone; its objects were removed.
+    Removed { unit: UnitKey },
+    /// Translation failed; the unit's previous objects stay.
+    Failed {
+        unit: UnitKey,
+        error: TranslateError,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterIndex {
+    config: TranslateConfig,
+    snapshot: Snapshot,
+    ingresses: BTreeMap<ObjectKey, Arc<Ingress>>,
+    deps: DependencyIndex,
+    desired: DesiredState,
+    errors: BTreeMap<UnitKey, TranslateError>,
+    dirty: BTreeSet<UnitKey>,
+}
+
+fn ingress_key(unit: &UnitKey) -> Option<ObjectKey> {
+    let rest = unit.as_str().strip_prefix("Ingress/")?;
+    let (namespace, name) = rest.split_once('/')?;
+    Some(ObjectKey::new(namespace, name))
+}
+
+fn meta_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
+    ObjectKey::new(
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+impl ClusterIndex {
+    pub fn new(config: TranslateConfig) -> ClusterIndex {
+        ClusterIndex {
+            config,
+            snapshot: Snapshot::default(),
+            ingresses: BTreeMap::new(),
+            deps: DependencyIndex::default(),
+            desired: DesiredState::new(),
+            errors: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    pub fn desired(&self) -> &DesiredState {
+        &self.desired
+    }
+
+    pub fn errors(&self) -> &BTreeMap<UnitKey, TranslateError> {
+        &self.errors
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn ingress(&self, key: &ObjectKey) -> Option<&Ingress> {
+        self.ingresses.get(key).map(Arc::as_ref)
+    }
+
+    pub fn ingresses(&self) -> impl Iterator<Item = &Ingress> {
+        self.ingresses.values().map(Arc::as_ref)
+    }
+
+    fn mark_dependents(&mut self, dep: &Dependency) {
+        let units: Vec<UnitKey> = self.deps.dependents(dep).cloned().collect();
+        self.dirty.extend(units);
+    }
+
+    pub fn apply_ingress(&mut self, ingress: Ingress) {
+        let key = meta_key(&ingress.metadata);
+        self.dirty.insert(ingress::unit_key(&ingress));
+        self.ingresses.insert(key, Arc::new(ingress));
+    }
+
+    pub fn delete_ingress(&mut self, key: &ObjectKey) {
+        if let Some(ingress) = self.ingresses.remove(key) {
+            self.dirty.insert(ingress::unit_key(&ingress));
+        }
+    }
+
+    pub fn apply_service(&mut self, service: Service) {
+        let key = self.snapshot.apply_service(service);
+        self.mark_dependents(&Dependency::Service(key));
+    }
+
+    pub fn delete_service(&mut self, key: &ObjectKey) {
+        self.snapshot.delete_service(key);
+        self.mark_dependents(&Dependency::Service(key.clone()));
+    }
+
+    pub fn apply_endpoint_slice(&mut self, slice: EndpointSlice) {
+        for service in self.snapshot.apply_endpoint_slice(slice) {
+            self.mark_dependents(&Dependency::Service(service));
+        }
+    }
+
+    pub fn delete_endpoint_slice(&mut self, key: &ObjectKey) {
+        for service in self.snapshot.delete_endpoint_slice(key) {
+            self.mark_dependents(&Dependency::Service(service));
+        }
+    }
+
+    pub fn apply_secret(&mut self, secret: Secret) {
+        let key = self.snapshot.apply_secret(secret);
+        self.mark_dependents(&Dependency::Secret(key));
+    }
+
+    pub fn delete_secret(&mut self, key: &ObjectKey) {
+        self.snapshot.delete_secret(key);
+        self.mark_dependents(&Dependency::Secret(key.clone()));
+    }
+
+    pub fn apply_ingress_class(&mut self, class: IngressClass) {
+        self.snapshot.apply_ingress_class(class);
+        self.mark_dependents(&Dependency::IngressClasses);
+    }
+
+    pub fn delete_ingress_class(&mut self, name: &str) {
+        self.snapshot.delete_ingress_class(name);
+        self.mark_dependents(&Dependency::IngressClasses);
+    }
+
+    /// Marks every unit dirty (a full recompute, as a resync does).
+    pub fn mark_all(&mut self) {
+        let units: Vec<UnitKey> = self
+            .ingresses
+            .values()
+            .map(|i| ingress::unit_key(i))
+            .collect();
+        self.dirty.extend(units);
+    }
+
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Re-translates every dirty unit and updates the desired state.
+    pub fn flush(&mut self) -> Vec<UnitOutcome> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .map(|unit| self.retranslate(unit))
+            .collect()
+    }
+
+    fn retranslate(&mut self, unit: UnitKey) -> UnitOutcome {
+        let Some(ingress) = ingress_key(&unit).and_then(|key| self.ingresses.get(&key).cloned())
+        else {
+            self.desired.remove_unit(&unit);
+            self.deps.remove(&unit);
+            self.errors.remove(&unit);
+            return UnitOutcome::Removed { unit };
+        };
+        let translation = ingress::translate(
+            TranslateInput {
+                config: &self.config,
+                snapshot: &self.snapshot,
+            },
+            &ingress,
+        );
+        self.deps.set(&unit, translation.deps);
+        let result = translation.result.and_then(|objects| {
+            // Ids are 96-bit hashes: two units producing one key means a
+            // hash collision or a bug; refuse it rather than let one unit
+            // overwrite another's object.
+            for key in objects.objects.keys() {
+                if let Some(owner) = self.desired.unit_of(key).filter(|owner| **owner != unit) {
+                    return Err(TranslateError::Internal(format!(
+                        "object {key} is already produced by {owner}"
+                    )));
+                }
+            }
+            Ok(objects)
+        });
+        match result {
+            Ok(objects) => {
+                let count = objects.objects.len();
+                self.desired.replace_unit(&unit, objects.objects);
+                self.errors.remove(&unit);
+                UnitOutcome::Translated {
+                    unit,
+                    objects: count,
+                }
+            }
+            Err(error) => {
+                self.errors.insert(unit.clone(), error.clone());
+                UnitOutcome::Failed { unit, error }
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Which units read which inputs, so a change to a Service, its
+//! EndpointSlices, a Secret or an IngressClass re-translates only the units
+//! that depend on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::ObjectKey;
+use crate::sync::UnitKey;
+
+/// An input a unit's translation read (or looked for and did not find).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dependency {
+    /// The Service and its EndpointSlices.
+    Service(ObjectKey),
+    Secret(ObjectKey),
+    /// Any IngressClass (class selection reads them all).
+    IngressClasses,
+    PluginConfig(ObjectKey),
+}
+
+/// What one translation read.
+pub type UnitDeps = BTreeSet<Dependency>;
+
+#[derive(Debug, Default, Clone)]
+pub struct DependencyIndex {
+    by_unit: BTreeMap<UnitKey, UnitDeps>,
+    by_dependency: BTreeMap<Dependency, BTreeSet<UnitKey>>,
+}
+
+impl DependencyIndex {
+    /// Records what `unit` read in its latest translation.
+    pub fn set(&mut self, unit: &UnitKey, deps: UnitDeps) {
+        self.remove(unit);
+        for dep in &deps {
+            self.by_dependency
+                .entry(dep.clone())
+                .or_default()
+                .insert(unit.clone());
+        }
+        self.by_unit.insert(unit.clone(), deps);
+    }
+
+    pub fn remove(&mut self, unit: &UnitKey) {
+        if let Some(old) = self.by_unit.remove(unit) {
+            for dep in old {
+                if let Some(units) = self.by_dependency.get_mut(&dep) {
+                    units.remove(unit);
+                    if units.is_empty() {
+                        self.by_dependency.remove(&dep);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The units that read `dep`.
+    pub fn dependents(&self, dep: &Dependency) -> impl Iterator<Item = &UnitKey> {
+        self.by_dependency.get(dep).into_iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_and_forgets_dependents() {
+        let mut index = DependencyIndex::default();
+        let a = UnitKey::new("Ingress", Some("ns"), "a");
+        let b = UnitKey::new("Ingress", Some("ns"), "b");
+        let svc = Dependency::Service(ObjectKey::new("ns", "svc"));
+        let secret = Dependency::Secret(ObjectKey::new("ns", "tls"));
+        index.set(&a, [svc.clone(), secret.clone()].into());
+        index.set(&b, [svc.clone()].into());
+        assert_eq!(index.dependents(&svc).count(), 2);
+        assert_eq!(index.dependents(&secret).collect::<Vec<_>>(), vec![&a]);
+        // A re-translation that no longer reads the Secret.
+        index.set(&a, [svc.clone()].into());
+        assert_eq!(index.dependents(&secret).count(), 0);
+        index.remove(&b);
+        assert_eq!(index.dependents(&svc).collect::<Vec<_>>(), vec![&a]);
+    }
+}

@@ -1,0 +1,11 @@
+//! The cluster-side inputs of translation: a snapshot of the watched objects
+//! (kept current from watch events), and the dependency index that maps a
+//! changed input to the units that must be translated again.
+
+mod cluster;
+mod deps;
+mod snapshot;
+
+pub use cluster::{ClusterIndex, UnitOutcome};
+pub use deps::{Dependency, DependencyIndex, UnitDeps};
+pub use snapshot::{ObjectKey, Snapshot};

@@ -1,0 +1,116 @@
+//! Pure translation: one source object (a unit) plus a snapshot of its
+//! inputs → APISIX objects. No I/O, no clock, no randomness: the same input
+//! always gives the same output, on every replica.
+
+pub mod annotations;
+pub mod backend;
+pub mod class;
+pub mod ingress;
+pub mod tls;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey, Ownership};
+use crate::index::{Snapshot, UnitDeps};
+
+/// Settings that shape translation.
+#[derive(Debug, Clone)]
+pub struct TranslateConfig {
+    /// The APISIX prefix, e.g. `/apisix`.
+    pub prefix: String,
+    pub ownership: Ownership,
+    /// IngressClasses whose `spec.controller` equals this are ours.
+    pub controller_name: String,
+    /// The class name accepted in the legacy `kubernetes.io/ingress.class`
+    /// annotation even without an IngressClass object.
+    pub ingress_class: String,
+}
+
+impl TranslateConfig {
+    pub const DEFAULT_CONTROLLER_NAME: &'static str = "apisix.apache.org/apisix-operator";
+    pub const DEFAULT_INGRESS_CLASS: &'static str = "apisix";
+}
+
+/// Everything a translation reads.
+#[derive(Clone, Copy)]
+pub struct TranslateInput<'a> {
+    pub config: &'a TranslateConfig,
+    pub snapshot: &'a Snapshot,
+}
+
+/// The APISIX objects of one unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitObjects {
+    pub objects: BTreeMap<EtcdKey, CanonicalValue>,
+}
+
+impl UnitObjects {
+    pub(crate) fn add(
+        &mut self,
+        config: &TranslateConfig,
+        dir: ApisixDir,
+        id: &str,
+        value: Value,
+    ) -> Result<(), TranslateError> {
+        let key = EtcdKey::new(&config.prefix, dir, id)
+            .map_err(|e| TranslateError::Internal(e.to_string()))?;
+        let value = CanonicalValue::from_json(value)
+            .map_err(|e| TranslateError::Internal(e.to_string()))?;
+        self.objects.insert(key, value);
+        Ok(())
+    }
+}
+
+/// The result of translating one unit: its objects or why it failed, and
+/// what it read (recorded even on failure, so fixing the input retries it).
+#[derive(Debug, Clone)]
+pub struct Translation {
+    pub result: Result<UnitObjects, TranslateError>,
+    pub deps: UnitDeps,
+}
+
+/// Why a unit could not be translated. The message is what users see (in
+/// Events, status conditions and logs), so it names the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("annotation {annotation}={value:?}: {reason}")]
+    Annotation {
+        annotation: String,
+        value: String,
+        reason: String,
+    },
+    #[error("backend service {service}: {reason}")]
+    Backend { service: String, reason: String },
+    #[error("tls secret {secret}: {reason}")]
+    Tls { secret: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Labels put on every object that supports them: who manages it and
+/// which source object it comes from. Values satisfy APISIX's `^\S+$`.
+pub(crate) fn labels(config: &TranslateConfig, kind: &str, namespace: &str, name: &str) -> Value {
+    serde_json::json!({
+        "managed-by": "apisix-operator",
+        "apisix-operator-cluster": config.ownership.cluster(),
+        "k8s-kind": kind,
+        "k8s-namespace": namespace,
+        "k8s-name": name,
+    })
+}
+
+/// Truncates a display name to APISIX's 256-character limit.
+pub(crate) fn display_name(name: String) -> String {
+    if name.len() <= 256 {
+        return name;
+    }
+    let mut end = 256;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_string()
+}
