@@ -114,3 +114,8 @@ pub(crate) fn display_name(name: String) -> String {
     }
     name[..end].to_string()
 }
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+pub(crate) mod tests;
