@@ -8,7 +8,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
-use super::tests::{mk_class, mk_ingress, mk_service, mk_slice};
+use super::tests::{TestEndpoint, mk_class, mk_ingress, mk_service, mk_slice};
+
+/// (address byte, ready, serving, terminating).
+type GenEndpoint = (u8, Option<bool>, Option<bool>, Option<bool>);
 use super::{TranslateConfig, TranslateInput, ingress};
 use crate::apisix::Ownership;
 use crate::index::Snapshot;
@@ -17,7 +20,7 @@ use crate::index::Snapshot;
 struct GenService {
     named_port: bool,
     port: i32,
-    endpoints: Vec<(u8, Option<bool>, Option<bool>, Option<bool>)>,
+    endpoints: Vec<GenEndpoint>,
 }
 
 #[derive(Debug, Clone)]

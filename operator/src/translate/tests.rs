@@ -42,13 +42,16 @@ pub(crate) fn mk_service(ns: &str, name: &str, ports: Value) -> Service {
     .unwrap()
 }
 
-/// `endpoints`: (address, ready, serving, terminating); None = unset.
+/// An endpoint: (address, ready, serving, terminating); None = unset.
+pub(crate) type TestEndpoint<'a> = (&'a str, Option<bool>, Option<bool>, Option<bool>);
+
+/// A slice of `service` with `ports` and `endpoints`.
 pub(crate) fn mk_slice(
     ns: &str,
     name: &str,
     service: &str,
     ports: Value,
-    endpoints: &[(&str, Option<bool>, Option<bool>, Option<bool>)],
+    endpoints: &[TestEndpoint<'_>],
 ) -> EndpointSlice {
     let endpoints: Vec<Value> = endpoints
         .iter()
