@@ -122,14 +122,16 @@ fn build(
             &name,
             json!([{"name": port_name, "port": svc.port}]),
         ));
-        let endpoints: Vec<(String, Option<bool>, Option<bool>, Option<bool>)> = svc
+        let addresses: Vec<String> = svc
             .endpoints
             .iter()
-            .map(|(n, r, s, t)| (format!("10.0.{i}.{n}"), *r, *s, *t))
+            .map(|(n, ..)| format!("10.0.{i}.{n}"))
             .collect();
-        let refs: Vec<(&str, Option<bool>, Option<bool>, Option<bool>)> = endpoints
+        let refs: Vec<TestEndpoint<'_>> = svc
+            .endpoints
             .iter()
-            .map(|(a, r, s, t)| (a.as_str(), *r, *s, *t))
+            .zip(&addresses)
+            .map(|((_, r, s, t), a)| (a.as_str(), *r, *s, *t))
             .collect();
         snapshot.apply_endpoint_slice(mk_slice(
             "ns",

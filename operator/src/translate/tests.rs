@@ -425,7 +425,9 @@ fn tls_entries_become_ssls() {
 #[test]
 fn each_annotation_has_its_reference_meaning() {
     let p = |name: &str| format!("k8s.apisix.apache.org/{name}");
-    let cases: Vec<(Vec<(String, &str)>, &str, Value)> = vec![
+    // (annotations, JSON pointer into the route, expected value)
+    type Case<'a> = (Vec<(String, &'a str)>, &'a str, Value);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![(p("enable-websocket"), "true")],
             "/enable_websocket",
