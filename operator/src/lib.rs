@@ -10,6 +10,7 @@ pub mod cli;
 pub mod index;
 pub mod leader;
 pub mod replica;
+pub mod status;
 pub mod sync;
 pub mod telemetry;
 pub mod translate;

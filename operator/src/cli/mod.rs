@@ -1,5 +1,6 @@
 //! The `apisix-operator` command line.
 
+pub mod run;
 pub mod translate;
 
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one replica of the operator (watch, translate, and while leading, write to etcd).
+    Run(Box<run::RunArgs>),
     /// Translate Kubernetes YAML offline and print the APISIX etcd keys and values as JSON.
     Translate {
         /// Files or directories of Kubernetes YAML (multi-document).
@@ -69,6 +72,7 @@ impl TranslationArgs {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run::main(*args),
         Command::Translate { paths, translation } => match translation.to_config() {
             Ok(config) => translate::run(config, &paths),
             Err(err) => {

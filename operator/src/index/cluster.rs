@@ -43,7 +43,7 @@ pub struct ClusterIndex {
     dirty: BTreeSet<UnitKey>,
 }
 
-fn ingress_key(unit: &UnitKey) -> Option<ObjectKey> {
+pub(crate) fn ingress_key(unit: &UnitKey) -> Option<ObjectKey> {
     let rest = unit.as_str().strip_prefix("Ingress/")?;
     let (namespace, name) = rest.split_once('/')?;
     Some(ObjectKey::new(namespace, name))
@@ -69,6 +69,10 @@ impl ClusterIndex {
         }
     }
 
+    pub fn config(&self) -> &TranslateConfig {
+        &self.config
+    }
+
     pub fn desired(&self) -> &DesiredState {
         &self.desired
     }
@@ -83,6 +87,10 @@ impl ClusterIndex {
 
     pub fn ingress(&self, key: &ObjectKey) -> Option<&Ingress> {
         self.ingresses.get(key).map(Arc::as_ref)
+    }
+
+    pub fn ingress_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.ingresses.keys()
     }
 
     pub fn ingresses(&self) -> impl Iterator<Item = &Ingress> {

@@ -4,8 +4,13 @@
 
 mod cluster;
 mod deps;
+mod feed;
 mod snapshot;
+mod task;
+pub mod watch;
 
 pub use cluster::{ClusterIndex, UnitOutcome};
+pub use feed::Feeder;
+pub use task::IndexTask;
 pub use deps::{Dependency, DependencyIndex, UnitDeps};
 pub use snapshot::{ObjectKey, Snapshot};

@@ -84,6 +84,22 @@ impl Snapshot {
         self.plugin_configs.contains(key)
     }
 
+    pub fn service_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.services.keys()
+    }
+
+    pub fn endpoint_slice_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.slice_owner.keys()
+    }
+
+    pub fn secret_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.secrets.keys()
+    }
+
+    pub fn ingress_class_names(&self) -> impl Iterator<Item = &String> {
+        self.ingress_classes.keys()
+    }
+
     pub fn apply_service(&mut self, service: Service) -> ObjectKey {
         let key = key_of(&service.metadata);
         self.services.insert(key.clone(), Arc::new(service));

@@ -1,0 +1,220 @@
+//! `apisix-operator run`: one replica of the operator. Watches the cluster,
+//! translates, and, while it leads, writes the APISIX objects into etcd
+//! (fenced) and the status back to Kubernetes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio::sync::{mpsc, watch};
+
+use super::TranslationArgs;
+use crate::index::watch::{Namespaces, expected_syncs, spawn_watches};
+use crate::index::{ClusterIndex, Feeder, IndexTask, ObjectKey};
+use crate::leader::{FenceKey, LeaseConfig, default_identity};
+use crate::replica::{Replica, ReplicaConfig};
+use crate::status::{LoadBalancerSource, StatusWriter};
+use crate::sync::{DesiredState, EngineConfig, PlanLimits};
+use crate::telemetry::SyncMetrics;
+
+fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("{value:?} is not a duration such as 5s or 2m: {e}"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub translation: TranslationArgs,
+    /// Namespaces to watch (repeat or comma-separate); all when empty.
+    #[arg(long = "namespace", env = "APISIX_OPERATOR_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// etcd endpoints of the APISIX store.
+    #[arg(long, env = "APISIX_OPERATOR_ETCD_ENDPOINTS", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_endpoints: Vec<String>,
+    /// Where the fence key lives; must not start with the APISIX prefix.
+    #[arg(long, env = "APISIX_OPERATOR_FENCE_PREFIX", default_value = "/operator/apisix")]
+    pub fence_prefix: String,
+    #[arg(long, env = "APISIX_OPERATOR_LEASE_NAME", default_value = "apisix-operator-leader")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else "default").
+    #[arg(long, env = "APISIX_OPERATOR_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity (default: POD_NAME, else the hostname).
+    #[arg(long, env = "APISIX_OPERATOR_IDENTITY")]
+    pub identity: Option<String>,
+    #[arg(long, env = "APISIX_OPERATOR_LEASE_DURATION", value_parser = duration, default_value = "5s")]
+    pub lease_duration: Duration,
+    #[arg(long, env = "APISIX_OPERATOR_RENEW_DEADLINE", value_parser = duration, default_value = "3s")]
+    pub renew_deadline: Duration,
+    #[arg(long, env = "APISIX_OPERATOR_RETRY_PERIOD", value_parser = duration, default_value = "1s")]
+    pub retry_period: Duration,
+    /// Full resync (and full re-translation) interval.
+    #[arg(long, env = "APISIX_OPERATOR_RESYNC_INTERVAL", value_parser = duration, default_value = "5m")]
+    pub resync_interval: Duration,
+    /// Publish this Service's load-balancer addresses (namespace/name) in served Ingresses' status.
+    #[arg(long, env = "APISIX_OPERATOR_INGRESS_PUBLISH_SERVICE", conflicts_with = "ingress_status_address")]
+    pub ingress_publish_service: Option<String>,
+    /// Publish these addresses in served Ingresses' status.
+    #[arg(long, env = "APISIX_OPERATOR_INGRESS_STATUS_ADDRESS", value_delimiter = ',')]
+    pub ingress_status_address: Vec<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "APISIX_OPERATOR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+/// Checked settings of one replica.
+pub struct RunSettings {
+    pub replica: ReplicaConfig,
+    pub namespaces: Namespaces,
+    pub lb_source: Option<LoadBalancerSource>,
+    pub translation: crate::translate::TranslateConfig,
+}
+
+impl RunArgs {
+    pub fn settings(&self) -> Result<RunSettings, String> {
+        let translation = self.translation.to_config()?;
+        let fence_prefix = self.fence_prefix.trim_end_matches('/');
+        if fence_prefix.starts_with(&translation.prefix) {
+            return Err(format!(
+                "--fence-prefix {fence_prefix:?} starts with the APISIX prefix {:?}: APISIX would read the fence",
+                translation.prefix
+            ));
+        }
+        if self.etcd_endpoints.is_empty() {
+            return Err("--etcd-endpoints is empty".into());
+        }
+        let identity = self.identity.clone().unwrap_or_else(default_identity);
+        let lease_namespace = self
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|ns| !ns.is_empty()))
+            .unwrap_or_else(|| "default".to_string());
+        let mut lease = LeaseConfig::new(&self.lease_name, &lease_namespace, &identity);
+        lease.lease_duration = self.lease_duration;
+        lease.renew_deadline = self.renew_deadline;
+        lease.retry_period = self.retry_period;
+        lease.validate()?;
+        let lb_source = match (&self.ingress_publish_service, self.ingress_status_address.is_empty()) {
+            (Some(service), _) => {
+                let (ns, name) = service
+                    .split_once('/')
+                    .filter(|(ns, name)| !ns.is_empty() && !name.is_empty())
+                    .ok_or_else(|| format!("--ingress-publish-service {service:?} must be namespace/name"))?;
+                Some(LoadBalancerSource::PublishService(ObjectKey::new(ns, name)))
+            }
+            (None, false) => Some(LoadBalancerSource::Addresses(self.ingress_status_address.clone())),
+            (None, true) => None,
+        };
+        Ok(RunSettings {
+            replica: ReplicaConfig {
+                lease,
+                engine: EngineConfig {
+                    prefix: translation.prefix.clone(),
+                    ownership: translation.ownership.clone(),
+                    fence_key: FenceKey::new(fence_prefix, translation.ownership.cluster()),
+                    identity,
+                    limits: PlanLimits::default(),
+                    resync_interval: self.resync_interval,
+                    etcd_timeout: Duration::from_secs(5),
+                },
+            },
+            namespaces: if self.namespaces.is_empty() {
+                Namespaces::All
+            } else {
+                Namespaces::Only(self.namespaces.clone())
+            },
+            lb_source,
+            translation,
+        })
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the replica until SIGTERM or Ctrl-C; returns the exit status.
+pub fn main(args: RunArgs) -> std::process::ExitCode {
+    let settings = match args.settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(&args.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(settings, args.etcd_endpoints)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: RunSettings, etcd_endpoints: Vec<String>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let kube = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    let etcd_options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(10))
+        .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+    let etcd = etcd_client::Client::connect(&etcd_endpoints, Some(etcd_options))
+        .await
+        .with_context(|| format!("connecting to etcd at {}", etcd_endpoints.join(",")))?;
+
+    let (changes_tx, changes_rx) = mpsc::channel(1024);
+    let watches = spawn_watches(&kube, &settings.namespaces, changes_tx);
+    let (desired_tx, desired_rx) = watch::channel(Arc::new(DesiredState::new()));
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let (status_tx, status_rx) = watch::channel(Arc::default());
+    let index = tokio::spawn(
+        IndexTask {
+            index: ClusterIndex::new(settings.translation.clone()),
+            feeder: Feeder::default(),
+            expected_syncs: expected_syncs(&settings.namespaces),
+            changes: changes_rx,
+            desired: desired_tx,
+            ready: ready_tx,
+            status: status_tx,
+            lb_source: settings.lb_source.clone(),
+            recompute_interval: settings.replica.engine.resync_interval,
+        }
+        .run(),
+    );
+    let identity = settings.replica.lease.identity.clone();
+    let replica = Replica::start(settings.replica, kube.clone(), etcd, desired_rx, ready_rx, SyncMetrics::default());
+    let status = tokio::spawn(
+        StatusWriter {
+            client: kube,
+            controller: settings.translation.controller_name.clone(),
+            identity: identity.clone(),
+            lb_source: settings.lb_source,
+        }
+        .run(status_rx, replica.leader.subscribe()),
+    );
+    tracing::info!(%identity, "apisix-operator running");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+    }
+    status.abort();
+    replica.shutdown().await;
+    index.abort();
+    for watch in watches {
+        watch.abort();
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Applies watch changes to the cluster index, including re-lists: after a
+//! watch re-lists (`Init` … `InitDone`), objects of its scope that the new
+//! list did not contain were deleted while the watch was down, and are
+//! removed. Counts initial syncs so the caller knows when every cache is
+//! warm (no deletion is planned before that). Pure: no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::runtime::watcher::Event;
+
+use super::watch::{Change, KindEvent, key_of};
+use super::{ClusterIndex, ObjectKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Ingress,
+    IngressClass,
+    Service,
+    EndpointSlice,
+    Secret,
+}
+
+type Scope = (Kind, Option<String>);
+
+#[derive(Debug, Default)]
+pub struct Feeder {
+    /// Keys seen by a re-list in progress, per watch.
+    relisting: BTreeMap<Scope, BTreeSet<ObjectKey>>,
+    /// Watches that completed their first list.
+    synced: BTreeSet<Scope>,
+}
+
+impl Feeder {
+    /// How many watches have completed their first list.
+    pub fn synced(&self) -> usize {
+        self.synced.len()
+    }
+
+    pub fn apply(&mut self, index: &mut ClusterIndex, change: Change) {
+        let scope = change.scope;
+        match change.event {
+            KindEvent::Ingress(event) => self.handle(index, (Kind::Ingress, scope), event, |i, o| i.apply_ingress(o), |i, k| i.delete_ingress(k)),
+            KindEvent::IngressClass(event) => self.handle(
+                index,
+                (Kind::IngressClass, None),
+                event,
+                |i, o| i.apply_ingress_class(o),
+                |i, k| i.delete_ingress_class(&k.name),
+            ),
+            KindEvent::Service(event) => self.handle(index, (Kind::Service, scope), event, |i, o| i.apply_service(o), |i, k| i.delete_service(k)),
+            KindEvent::EndpointSlice(event) => self.handle(
+                index,
+                (Kind::EndpointSlice, scope),
+                event,
+                |i, o| i.apply_endpoint_slice(o),
+                |i, k| i.delete_endpoint_slice(k),
+            ),
+            KindEvent::Secret(event) => self.handle(index, (Kind::Secret, scope), event, |i, o| i.apply_secret(o), |i, k| i.delete_secret(k)),
+        }
+    }
+
+    fn handle<K: kube::Resource>(
+        &mut self,
+        index: &mut ClusterIndex,
+        scope: Scope,
+        event: Event<K>,
+        apply: impl Fn(&mut ClusterIndex, K),
+        delete: impl Fn(&mut ClusterIndex, &ObjectKey),
+    ) {
+        match event {
+            Event::Apply(object) => apply(index, object),
+            Event::Delete(object) => delete(index, &cluster_scoped_key(scope.0, key_of(&object))),
+            Event::Init => {
+                self.relisting.insert(scope, BTreeSet::new());
+            }
+            Event::InitApply(object) => {
+                let key = cluster_scoped_key(scope.0, key_of(&object));
+                self.relisting.entry(scope).or_default().insert(key);
+                apply(index, object);
+            }
+            Event::InitDone => {
+                let seen = self.relisting.remove(&scope).unwrap_or_default();
+                let gone: Vec<ObjectKey> = known(index, scope.0)
+                    .into_iter()
+                    .filter(|key| scope.1.as_ref().is_none_or(|ns| &key.namespace == ns))
+                    .filter(|key| !seen.contains(key))
+                    .collect();
+                for key in &gone {
+                    delete(index, key);
+                }
+                self.synced.insert(scope);
+            }
+        }
+    }
+}
+
+/// IngressClasses are cluster-scoped: key them by name only.
+fn cluster_scoped_key(kind: Kind, key: ObjectKey) -> ObjectKey {
+    if kind == Kind::IngressClass {
+        ObjectKey::new("", &key.name)
+    } else {
+        key
+    }
+}
+
+fn known(index: &ClusterIndex, kind: Kind) -> Vec<ObjectKey> {
+    match kind {
+        Kind::Ingress => index.ingress_keys().cloned().collect(),
+        Kind::IngressClass => index
+            .snapshot()
+            .ingress_class_names()
+            .map(|name| ObjectKey::new("", name))
+            .collect(),
+        Kind::Service => index.snapshot().service_keys().cloned().collect(),
+        Kind::EndpointSlice => index.snapshot().endpoint_slice_keys().cloned().collect(),
+        Kind::Secret => index.snapshot().secret_keys().cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::tests::{config, mk_ingress, mk_service};
+    use serde_json::json;
+
+    fn change(scope: Option<&str>, event: KindEvent) -> Change {
+        Change {
+            scope: scope.map(str::to_string),
+            event,
+        }
+    }
+
+    #[test]
+    fn a_relist_removes_what_disappeared_in_its_scope_only() {
+        let mut index = ClusterIndex::new(config());
+        let mut feeder = Feeder::default();
+        let svc = |ns: &str, name: &str| mk_service(ns, name, json!([{"port": 80}]));
+        for (scope, ns) in [(Some("a"), "a"), (Some("b"), "b")] {
+            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::Init)));
+            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::InitApply(svc(ns, "one")))));
+            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::InitApply(svc(ns, "two")))));
+            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::InitDone)));
+        }
+        assert_eq!(feeder.synced(), 2);
+        // Namespace a's watch re-lists and "two" is gone; b is untouched.
+        feeder.apply(&mut index, change(Some("a"), KindEvent::Service(Event::Init)));
+        feeder.apply(&mut index, change(Some("a"), KindEvent::Service(Event::InitApply(svc("a", "one")))));
+        feeder.apply(&mut index, change(Some("a"), KindEvent::Service(Event::InitDone)));
+        let keys: Vec<String> = index.snapshot().service_keys().map(|k| k.to_string()).collect();
+        assert_eq!(keys, ["a/one", "b/one", "b/two"]);
+        assert_eq!(feeder.synced(), 2);
+    }
+
+    #[test]
+    fn deletes_and_applies_reach_the_index() {
+        let mut index = ClusterIndex::new(config());
+        let mut feeder = Feeder::default();
+        let ing = mk_ingress("ns", "i", json!({}), json!({"rules": []}));
+        feeder.apply(&mut index, change(None, KindEvent::Ingress(Event::Apply(ing.clone()))));
+        assert_eq!(index.ingress_keys().count(), 1);
+        feeder.apply(&mut index, change(None, KindEvent::Ingress(Event::Delete(ing))));
+        assert_eq!(index.ingress_keys().count(), 0);
+    }
+}

@@ -1,0 +1,139 @@
+//! The index task of a replica: applies watch changes, re-translates dirty
+//! units, and publishes the desired state (to the sync engine), cache
+//! readiness, and the status view (to the status writer). Runs on every
+//! replica, so a new leader starts from a warm desired state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Resource;
+use tokio::sync::{mpsc, watch};
+
+use super::watch::Change;
+use super::{ClusterIndex, Feeder, UnitOutcome};
+use crate::status::{LoadBalancerSource, StatusView, UnitFailure};
+use crate::sync::DesiredState;
+use crate::translate::class;
+
+/// Changes applied before one flush, at most (so a flood of events cannot
+/// delay translation indefinitely).
+const MAX_BATCH: usize = 10_000;
+
+pub struct IndexTask {
+    pub index: ClusterIndex,
+    pub feeder: Feeder,
+    /// Watches that must finish their first list before caches count as warm.
+    pub expected_syncs: usize,
+    pub changes: mpsc::Receiver<Change>,
+    pub desired: watch::Sender<Arc<DesiredState>>,
+    pub ready: watch::Sender<bool>,
+    pub status: watch::Sender<Arc<StatusView>>,
+    pub lb_source: Option<LoadBalancerSource>,
+    /// Every unit is translated again this often (a full recompute, so an
+    /// incremental slip cannot persist).
+    pub recompute_interval: Duration,
+}
+
+impl IndexTask {
+    pub async fn run(mut self) {
+        let mut recompute = tokio::time::interval(self.recompute_interval);
+        recompute.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        recompute.tick().await;
+        loop {
+            tokio::select! {
+                change = self.changes.recv() => {
+                    let Some(change) = change else { return };
+                    self.feeder.apply(&mut self.index, change);
+                    for _ in 0..MAX_BATCH {
+                        match self.changes.try_recv() {
+                            Ok(change) => self.feeder.apply(&mut self.index, change),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = recompute.tick() => self.index.mark_all(),
+            }
+            // Until every watch has listed once, the index is incomplete:
+            // translating now would publish a partial desired state.
+            if self.feeder.synced() < self.expected_syncs {
+                continue;
+            }
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        for outcome in self.index.flush() {
+            match outcome {
+                UnitOutcome::Failed { unit, error } => {
+                    tracing::warn!(%unit, %error, "translation failed; the unit's last good objects stay");
+                }
+                UnitOutcome::Translated { unit, objects } => tracing::debug!(%unit, objects, "translated"),
+                UnitOutcome::Removed { unit } => tracing::debug!(%unit, "removed"),
+            }
+        }
+        let desired = self.index.desired();
+        self.desired.send_if_modified(|current| {
+            if **current == *desired {
+                return false;
+            }
+            *current = Arc::new(desired.clone());
+            true
+        });
+        self.ready.send_if_modified(|ready| !std::mem::replace(ready, true));
+        let view = self.status_view();
+        self.status.send_if_modified(|current| {
+            if **current == view {
+                return false;
+            }
+            *current = Arc::new(view);
+            true
+        });
+    }
+
+    fn status_view(&self) -> StatusView {
+        let failures = self
+            .index
+            .errors()
+            .iter()
+            .filter_map(|(unit, error)| {
+                let key = super::cluster::ingress_key(unit)?;
+                let ingress = self.index.ingress(&key)?;
+                Some((
+                    unit.clone(),
+                    UnitFailure {
+                        object: ingress.object_ref(&()),
+                        message: error.to_string(),
+                    },
+                ))
+            })
+            .collect();
+        let served_ingresses = self
+            .index
+            .ingresses()
+            .filter(|ingress| class::selects(self.index.config(), self.index.snapshot(), ingress))
+            .map(|ingress| {
+                let current = ingress
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.load_balancer.as_ref())
+                    .and_then(|lb| lb.ingress.clone())
+                    .unwrap_or_default();
+                (super::watch::key_of(ingress), current)
+            })
+            .collect();
+        let publish_service_lb = match &self.lb_source {
+            Some(LoadBalancerSource::PublishService(key)) => self
+                .index
+                .snapshot()
+                .service(key)
+                .map(crate::status::service_addresses),
+            _ => None,
+        };
+        StatusView {
+            failures,
+            served_ingresses,
+            publish_service_lb,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! What the leader writes back to Kubernetes: Warning Events for units that
+//! fail translation, and the Ingress `status.loadBalancer`. Only the leader
+//! writes, and only what changed.
+
+mod ingress_lb;
+mod view;
+mod writer;
+
+pub use ingress_lb::{LoadBalancerSource, desired_lb, service_addresses};
+pub use view::{StatusView, UnitFailure};
+pub use writer::StatusWriter;
