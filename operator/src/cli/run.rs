@@ -18,7 +18,8 @@ use crate::sync::{DesiredState, EngineConfig, PlanLimits};
 use crate::telemetry::SyncMetrics;
 
 fn duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value).map_err(|e| format!("{value:?} is not a duration such as 5s or 2m: {e}"))
+    humantime::parse_duration(value)
+        .map_err(|e| format!("{value:?} is not a duration such as 5s or 2m: {e}"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -26,15 +27,32 @@ pub struct RunArgs {
     #[command(flatten)]
     pub translation: TranslationArgs,
     /// Namespaces to watch (repeat or comma-separate); all when empty.
-    #[arg(long = "namespace", env = "APISIX_OPERATOR_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        env = "APISIX_OPERATOR_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
     /// etcd endpoints of the APISIX store.
-    #[arg(long, env = "APISIX_OPERATOR_ETCD_ENDPOINTS", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_ETCD_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:2379"
+    )]
     pub etcd_endpoints: Vec<String>,
     /// Where the fence key lives; must not start with the APISIX prefix.
-    #[arg(long, env = "APISIX_OPERATOR_FENCE_PREFIX", default_value = "/operator/apisix")]
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_FENCE_PREFIX",
+        default_value = "/operator/apisix"
+    )]
     pub fence_prefix: String,
-    #[arg(long, env = "APISIX_OPERATOR_LEASE_NAME", default_value = "apisix-operator-leader")]
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_LEASE_NAME",
+        default_value = "apisix-operator-leader"
+    )]
     pub lease_name: String,
     /// Namespace of the Lease (default: POD_NAMESPACE, else "default").
     #[arg(long, env = "APISIX_OPERATOR_LEASE_NAMESPACE")]
@@ -52,10 +70,18 @@ pub struct RunArgs {
     #[arg(long, env = "APISIX_OPERATOR_RESYNC_INTERVAL", value_parser = duration, default_value = "5m")]
     pub resync_interval: Duration,
     /// Publish this Service's load-balancer addresses (namespace/name) in served Ingresses' status.
-    #[arg(long, env = "APISIX_OPERATOR_INGRESS_PUBLISH_SERVICE", conflicts_with = "ingress_status_address")]
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_INGRESS_PUBLISH_SERVICE",
+        conflicts_with = "ingress_status_address"
+    )]
     pub ingress_publish_service: Option<String>,
     /// Publish these addresses in served Ingresses' status.
-    #[arg(long, env = "APISIX_OPERATOR_INGRESS_STATUS_ADDRESS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_INGRESS_STATUS_ADDRESS",
+        value_delimiter = ','
+    )]
     pub ingress_status_address: Vec<String>,
     /// Log format: text or json.
     #[arg(long, env = "APISIX_OPERATOR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -87,22 +113,33 @@ impl RunArgs {
         let lease_namespace = self
             .lease_namespace
             .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|ns| !ns.is_empty()))
+            .or_else(|| {
+                std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|ns| !ns.is_empty())
+            })
             .unwrap_or_else(|| "default".to_string());
         let mut lease = LeaseConfig::new(&self.lease_name, &lease_namespace, &identity);
         lease.lease_duration = self.lease_duration;
         lease.renew_deadline = self.renew_deadline;
         lease.retry_period = self.retry_period;
         lease.validate()?;
-        let lb_source = match (&self.ingress_publish_service, self.ingress_status_address.is_empty()) {
+        let lb_source = match (
+            &self.ingress_publish_service,
+            self.ingress_status_address.is_empty(),
+        ) {
             (Some(service), _) => {
                 let (ns, name) = service
                     .split_once('/')
                     .filter(|(ns, name)| !ns.is_empty() && !name.is_empty())
-                    .ok_or_else(|| format!("--ingress-publish-service {service:?} must be namespace/name"))?;
+                    .ok_or_else(|| {
+                        format!("--ingress-publish-service {service:?} must be namespace/name")
+                    })?;
                 Some(LoadBalancerSource::PublishService(ObjectKey::new(ns, name)))
             }
-            (None, false) => Some(LoadBalancerSource::Addresses(self.ingress_status_address.clone())),
+            (None, false) => Some(LoadBalancerSource::Addresses(
+                self.ingress_status_address.clone(),
+            )),
             (None, true) => None,
         };
         Ok(RunSettings {
@@ -132,7 +169,9 @@ impl RunArgs {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -193,7 +232,14 @@ async fn run(settings: RunSettings, etcd_endpoints: Vec<String>) -> anyhow::Resu
         .run(),
     );
     let identity = settings.replica.lease.identity.clone();
-    let replica = Replica::start(settings.replica, kube.clone(), etcd, desired_rx, ready_rx, SyncMetrics::default());
+    let replica = Replica::start(
+        settings.replica,
+        kube.clone(),
+        etcd,
+        desired_rx,
+        ready_rx,
+        SyncMetrics::default(),
+    );
     let status = tokio::spawn(
         StatusWriter {
             client: kube,

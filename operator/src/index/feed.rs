@@ -39,7 +39,13 @@ impl Feeder {
     pub fn apply(&mut self, index: &mut ClusterIndex, change: Change) {
         let scope = change.scope;
         match change.event {
-            KindEvent::Ingress(event) => self.handle(index, (Kind::Ingress, scope), event, |i, o| i.apply_ingress(o), |i, k| i.delete_ingress(k)),
+            KindEvent::Ingress(event) => self.handle(
+                index,
+                (Kind::Ingress, scope),
+                event,
+                |i, o| i.apply_ingress(o),
+                |i, k| i.delete_ingress(k),
+            ),
             KindEvent::IngressClass(event) => self.handle(
                 index,
                 (Kind::IngressClass, None),
@@ -47,7 +53,13 @@ impl Feeder {
                 |i, o| i.apply_ingress_class(o),
                 |i, k| i.delete_ingress_class(&k.name),
             ),
-            KindEvent::Service(event) => self.handle(index, (Kind::Service, scope), event, |i, o| i.apply_service(o), |i, k| i.delete_service(k)),
+            KindEvent::Service(event) => self.handle(
+                index,
+                (Kind::Service, scope),
+                event,
+                |i, o| i.apply_service(o),
+                |i, k| i.delete_service(k),
+            ),
             KindEvent::EndpointSlice(event) => self.handle(
                 index,
                 (Kind::EndpointSlice, scope),
@@ -55,7 +67,13 @@ impl Feeder {
                 |i, o| i.apply_endpoint_slice(o),
                 |i, k| i.delete_endpoint_slice(k),
             ),
-            KindEvent::Secret(event) => self.handle(index, (Kind::Secret, scope), event, |i, o| i.apply_secret(o), |i, k| i.delete_secret(k)),
+            KindEvent::Secret(event) => self.handle(
+                index,
+                (Kind::Secret, scope),
+                event,
+                |i, o| i.apply_secret(o),
+                |i, k| i.delete_secret(k),
+            ),
         }
     }
 
@@ -137,16 +155,41 @@ mod tests {
         let svc = |ns: &str, name: &str| mk_service(ns, name, json!([{"port": 80}]));
         for (scope, ns) in [(Some("a"), "a"), (Some("b"), "b")] {
             feeder.apply(&mut index, change(scope, KindEvent::Service(Event::Init)));
-            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::InitApply(svc(ns, "one")))));
-            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::InitApply(svc(ns, "two")))));
-            feeder.apply(&mut index, change(scope, KindEvent::Service(Event::InitDone)));
+            feeder.apply(
+                &mut index,
+                change(scope, KindEvent::Service(Event::InitApply(svc(ns, "one")))),
+            );
+            feeder.apply(
+                &mut index,
+                change(scope, KindEvent::Service(Event::InitApply(svc(ns, "two")))),
+            );
+            feeder.apply(
+                &mut index,
+                change(scope, KindEvent::Service(Event::InitDone)),
+            );
         }
         assert_eq!(feeder.synced(), 2);
         // Namespace a's watch re-lists and "two" is gone; b is untouched.
-        feeder.apply(&mut index, change(Some("a"), KindEvent::Service(Event::Init)));
-        feeder.apply(&mut index, change(Some("a"), KindEvent::Service(Event::InitApply(svc("a", "one")))));
-        feeder.apply(&mut index, change(Some("a"), KindEvent::Service(Event::InitDone)));
-        let keys: Vec<String> = index.snapshot().service_keys().map(|k| k.to_string()).collect();
+        feeder.apply(
+            &mut index,
+            change(Some("a"), KindEvent::Service(Event::Init)),
+        );
+        feeder.apply(
+            &mut index,
+            change(
+                Some("a"),
+                KindEvent::Service(Event::InitApply(svc("a", "one"))),
+            ),
+        );
+        feeder.apply(
+            &mut index,
+            change(Some("a"), KindEvent::Service(Event::InitDone)),
+        );
+        let keys: Vec<String> = index
+            .snapshot()
+            .service_keys()
+            .map(|k| k.to_string())
+            .collect();
         assert_eq!(keys, ["a/one", "b/one", "b/two"]);
         assert_eq!(feeder.synced(), 2);
     }
@@ -156,9 +199,15 @@ mod tests {
         let mut index = ClusterIndex::new(config());
         let mut feeder = Feeder::default();
         let ing = mk_ingress("ns", "i", json!({}), json!({"rules": []}));
-        feeder.apply(&mut index, change(None, KindEvent::Ingress(Event::Apply(ing.clone()))));
+        feeder.apply(
+            &mut index,
+            change(None, KindEvent::Ingress(Event::Apply(ing.clone()))),
+        );
         assert_eq!(index.ingress_keys().count(), 1);
-        feeder.apply(&mut index, change(None, KindEvent::Ingress(Event::Delete(ing))));
+        feeder.apply(
+            &mut index,
+            change(None, KindEvent::Ingress(Event::Delete(ing))),
+        );
         assert_eq!(index.ingress_keys().count(), 0);
     }
 }

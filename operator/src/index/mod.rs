@@ -10,7 +10,7 @@ mod task;
 pub mod watch;
 
 pub use cluster::{ClusterIndex, UnitOutcome};
-pub use feed::Feeder;
-pub use task::IndexTask;
 pub use deps::{Dependency, DependencyIndex, UnitDeps};
+pub use feed::Feeder;
 pub use snapshot::{ObjectKey, Snapshot};
+pub use task::IndexTask;

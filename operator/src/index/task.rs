@@ -68,7 +68,9 @@ impl IndexTask {
                 UnitOutcome::Failed { unit, error } => {
                     tracing::warn!(%unit, %error, "translation failed; the unit's last good objects stay");
                 }
-                UnitOutcome::Translated { unit, objects } => tracing::debug!(%unit, objects, "translated"),
+                UnitOutcome::Translated { unit, objects } => {
+                    tracing::debug!(%unit, objects, "translated")
+                }
                 UnitOutcome::Removed { unit } => tracing::debug!(%unit, "removed"),
             }
         }
@@ -80,7 +82,8 @@ impl IndexTask {
             *current = Arc::new(desired.clone());
             true
         });
-        self.ready.send_if_modified(|ready| !std::mem::replace(ready, true));
+        self.ready
+            .send_if_modified(|ready| !std::mem::replace(ready, true));
         let view = self.status_view();
         self.status.send_if_modified(|current| {
             if **current == view {

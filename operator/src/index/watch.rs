@@ -78,7 +78,9 @@ where
                         return;
                     }
                 }
-                Err(err) => tracing::warn!(kind = K::kind(&Default::default()).as_ref(), error = %err, "watch error; retrying"),
+                Err(err) => {
+                    tracing::warn!(kind = K::kind(&Default::default()).as_ref(), error = %err, "watch error; retrying")
+                }
             }
         }
     })
@@ -96,7 +98,11 @@ where
 }
 
 /// Starts every watch; the returned tasks run until the receiver is dropped.
-pub fn spawn_watches(client: &kube::Client, namespaces: &Namespaces, changes: mpsc::Sender<Change>) -> Vec<JoinHandle<()>> {
+pub fn spawn_watches(
+    client: &kube::Client,
+    namespaces: &Namespaces,
+    changes: mpsc::Sender<Change>,
+) -> Vec<JoinHandle<()>> {
     let default = watcher::Config::default();
     // Only TLS Secrets are read (Ingress tls); a field selector keeps every
     // other Secret out of memory.
@@ -113,8 +119,20 @@ pub fn spawn_watches(client: &kube::Client, namespaces: &Namespaces, changes: mp
         Namespaces::Only(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
     };
     for ns in scopes {
-        tasks.push(spawn_watch(namespaced::<Ingress>(client, ns), default.clone(), ns, changes.clone(), KindEvent::Ingress));
-        tasks.push(spawn_watch(namespaced::<Service>(client, ns), default.clone(), ns, changes.clone(), KindEvent::Service));
+        tasks.push(spawn_watch(
+            namespaced::<Ingress>(client, ns),
+            default.clone(),
+            ns,
+            changes.clone(),
+            KindEvent::Ingress,
+        ));
+        tasks.push(spawn_watch(
+            namespaced::<Service>(client, ns),
+            default.clone(),
+            ns,
+            changes.clone(),
+            KindEvent::Service,
+        ));
         tasks.push(spawn_watch(
             namespaced::<EndpointSlice>(client, ns),
             default.clone(),
@@ -122,7 +140,13 @@ pub fn spawn_watches(client: &kube::Client, namespaces: &Namespaces, changes: mp
             changes.clone(),
             KindEvent::EndpointSlice,
         ));
-        tasks.push(spawn_watch(namespaced::<Secret>(client, ns), tls_secrets.clone(), ns, changes.clone(), KindEvent::Secret));
+        tasks.push(spawn_watch(
+            namespaced::<Secret>(client, ns),
+            tls_secrets.clone(),
+            ns,
+            changes.clone(),
+            KindEvent::Secret,
+        ));
     }
     tasks
 }

@@ -75,7 +75,11 @@ mod tests {
 
     #[test]
     fn addresses_become_sorted_ip_or_hostname_entries() {
-        let source = LoadBalancerSource::Addresses(vec!["lb.example.com".into(), "192.0.2.1".into(), "192.0.2.1".into()]);
+        let source = LoadBalancerSource::Addresses(vec![
+            "lb.example.com".into(),
+            "192.0.2.1".into(),
+            "192.0.2.1".into(),
+        ]);
         let lb = desired_lb(&source, None).unwrap();
         assert_eq!(lb.len(), 2);
         assert_eq!(lb[0].hostname.as_deref(), Some("lb.example.com"));

@@ -20,7 +20,11 @@ pub struct StatusWriter {
 }
 
 impl StatusWriter {
-    pub async fn run(self, mut view: watch::Receiver<std::sync::Arc<StatusView>>, mut leadership: watch::Receiver<Leadership>) {
+    pub async fn run(
+        self,
+        mut view: watch::Receiver<std::sync::Arc<StatusView>>,
+        mut leadership: watch::Receiver<Leadership>,
+    ) {
         let recorder = Recorder::new(
             self.client.clone(),
             Reporter {
@@ -33,7 +37,8 @@ impl StatusWriter {
         loop {
             if leadership.borrow_and_update().leading {
                 let current = view.borrow_and_update().clone();
-                self.report_failures(&recorder, &current, &mut reported).await;
+                self.report_failures(&recorder, &current, &mut reported)
+                    .await;
                 self.write_lb(&current).await;
             } else {
                 reported.clear();
@@ -45,7 +50,12 @@ impl StatusWriter {
         }
     }
 
-    async fn report_failures(&self, recorder: &Recorder, view: &StatusView, reported: &mut BTreeMap<UnitKey, String>) {
+    async fn report_failures(
+        &self,
+        recorder: &Recorder,
+        view: &StatusView,
+        reported: &mut BTreeMap<UnitKey, String>,
+    ) {
         reported.retain(|unit, _| view.failures.contains_key(unit));
         for (unit, failure) in &view.failures {
             if reported.get(unit) == Some(&failure.message) {
@@ -54,7 +64,10 @@ impl StatusWriter {
             let event = Event {
                 type_: EventType::Warning,
                 reason: "TranslationFailed".into(),
-                note: Some(format!("{} (the last good APISIX objects stay in place)", failure.message)),
+                note: Some(format!(
+                    "{} (the last good APISIX objects stay in place)",
+                    failure.message
+                )),
                 action: "Translate".into(),
                 secondary: None,
             };
@@ -87,8 +100,12 @@ impl StatusWriter {
             .await;
             match result {
                 Ok(Ok(_)) => tracing::info!(ingress = %key, "updated the load-balancer status"),
-                Ok(Err(err)) => tracing::warn!(ingress = %key, error = %err, "could not update the load-balancer status"),
-                Err(_) => tracing::warn!(ingress = %key, "updating the load-balancer status timed out"),
+                Ok(Err(err)) => {
+                    tracing::warn!(ingress = %key, error = %err, "could not update the load-balancer status")
+                }
+                Err(_) => {
+                    tracing::warn!(ingress = %key, "updating the load-balancer status timed out")
+                }
             }
         }
     }
