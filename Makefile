@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: provision test demo lint fmt clean-cache
+.PHONY: provision test demo env lint fmt clean-cache
 
 provision:
 	bash testenv/provision.sh
@@ -15,8 +15,16 @@ test: provision
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
-## Starts the local environment and keeps it up until Ctrl-C.
+## The operator's main job end to end, locally: starts kube-apiserver and
+## etcd, applies examples/, runs three replicas, shows the leader, the keys
+## written, a leader kill and the takeover; stays up until Ctrl-C.
+## `make demo ARGS=--once` exits after the show (CI runs that).
 demo: provision
+	$(CARGO) build --quiet -p apisix-operator -p apisix-operator-demo
+	$(CARGO) run --quiet -p apisix-operator-demo -- --operator target/debug/apisix-operator $(ARGS)
+
+## Only the local environment (no operator), until Ctrl-C.
+env: provision
 	$(CARGO) run --quiet -p apisix-operator-testenv --bin apisix-operator-testenv -- up
 
 lint: provision

@@ -1,0 +1,100 @@
+//! Translating 10,000 Ingress units from scratch (each with its Service and
+//! an EndpointSlice of three endpoints), single-threaded; and re-translating
+//! after one EndpointSlice changed.
+
+use apisix_operator::apisix::Ownership;
+use apisix_operator::index::ClusterIndex;
+use apisix_operator::translate::TranslateConfig;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use serde_json::json;
+
+const UNITS: usize = 10_000;
+
+fn cluster() -> ClusterIndex {
+    let mut index = ClusterIndex::new(TranslateConfig {
+        prefix: "/apisix".into(),
+        ownership: Ownership::new("bench").unwrap(),
+        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
+        ingress_class: "apisix".into(),
+    });
+    index.apply_ingress_class(
+        serde_json::from_value(json!({
+            "metadata": {"name": "apisix", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+            "spec": {"controller": TranslateConfig::DEFAULT_CONTROLLER_NAME},
+        }))
+        .unwrap(),
+    );
+    for i in 0..UNITS {
+        let ns = format!("team-{}", i % 50);
+        index.apply_service(
+            serde_json::from_value(json!({
+                "metadata": {"namespace": ns, "name": format!("svc-{i}")},
+                "spec": {"ports": [{"name": "http", "port": 80}]},
+            }))
+            .unwrap(),
+        );
+        index.apply_endpoint_slice(slice(&ns, i, 3));
+        index.apply_ingress(
+            serde_json::from_value(json!({
+                "metadata": {"namespace": ns, "name": format!("ing-{i}"),
+                    "annotations": {"k8s.apisix.apache.org/enable-cors": "true"}},
+                "spec": {"rules": [{"host": format!("app-{i}.example.com"), "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": format!("svc-{i}"), "port": {"number": 80}}}},
+                    {"path": "/api", "pathType": "Exact", "backend": {"service": {"name": format!("svc-{i}"), "port": {"name": "http"}}}},
+                ]}}]},
+            }))
+            .unwrap(),
+        );
+    }
+    index
+}
+
+fn slice(ns: &str, i: usize, endpoints: usize) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+    let endpoints: Vec<_> = (0..endpoints)
+        .map(|e| json!({"addresses": [format!("10.{}.{}.{}", i / 250 % 250, i % 250, e + 1)], "conditions": {"ready": true}}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"namespace": ns, "name": format!("svc-{i}-abc"), "labels": {"kubernetes.io/service-name": format!("svc-{i}")}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}],
+        "endpoints": endpoints,
+    }))
+    .unwrap()
+}
+
+fn bench_translate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("translate");
+    group.sample_size(10);
+    let cold = cluster();
+    group.bench_function("10k_ingress_units_from_scratch", |b| {
+        b.iter_batched(
+            || cold.clone(),
+            |mut index| {
+                let outcomes = index.flush();
+                assert_eq!(outcomes.len(), UNITS);
+                index
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let mut warm = cluster();
+    warm.flush();
+    group.bench_function("one_endpoint_slice_change_among_10k", |b| {
+        b.iter_batched(
+            || {
+                let mut index = warm.clone();
+                index.apply_endpoint_slice(slice("team-7", 7, 4));
+                index
+            },
+            |mut index| {
+                assert_eq!(index.flush().len(), 1);
+                index
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_translate);
+criterion_main!(benches);

@@ -1,0 +1,292 @@
+//! `make demo`: starts the local environment (kube-apiserver, its etcd, the
+//! APISIX etcd), applies `examples/`, runs three `apisix-operator run`
+//! replicas, waits until etcd holds exactly the translation of the cluster,
+//! shows who leads and what was written, kills the leader and shows the
+//! takeover and a change landing. Stays up until Ctrl-C (`--once` exits).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use apisix_operator::cli::translate::{apply_object, collect_files, dump, read_objects};
+use apisix_operator::index::ClusterIndex;
+use apisix_operator::translate::TranslateConfig;
+use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema};
+use clap::Parser;
+use etcd_client::GetOptions;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::discovery::Scope;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The apisix-operator binary to run.
+    #[arg(long)]
+    operator: PathBuf,
+    /// Manifests to apply (files or directories).
+    #[arg(long, default_value = "examples/ingress")]
+    examples: PathBuf,
+    /// Exit after the show instead of staying up.
+    #[arg(long)]
+    once: bool,
+}
+
+const PREFIX: &str = "/apisix";
+const CLUSTER: &str = "demo";
+const LEASE: &str = "apisix-operator-leader";
+
+fn step(text: &str) {
+    println!("\n==> {text}");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    step("starting the local environment (kube-apiserver + etcd, and the APISIX etcd)");
+    let env = TestEnv::start().await?;
+    println!(
+        "    kube-apiserver {}  kubeconfig {}",
+        env.apiserver.url(),
+        env.apiserver.kubeconfig_path().display()
+    );
+    println!(
+        "    APISIX etcd    {}  prefix {PREFIX}",
+        env.apisix_etcd.client_url()
+    );
+    let client = env.kube_client().await?;
+
+    step(&format!("applying {}", args.examples.display()));
+    let files = collect_files(std::slice::from_ref(&args.examples))?;
+    let mut objects = Vec::new();
+    for file in &files {
+        objects.extend(read_objects(file)?.into_iter().map(|o| (file.clone(), o)));
+    }
+    for (_, object) in &objects {
+        create(&client, object).await?;
+    }
+    println!("    {} objects from {} file(s)", objects.len(), files.len());
+
+    step("starting three operator replicas");
+    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    let mut replicas: BTreeMap<String, ManagedProcess> = BTreeMap::new();
+    for i in 1..=3 {
+        let identity = format!("replica-{i}");
+        let process = ManagedProcess::spawn_with_env(
+            &identity,
+            &args.operator,
+            &[
+                "run".into(),
+                format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
+                format!("--cluster={CLUSTER}"),
+                format!("--identity={identity}"),
+                "--lease-namespace=default".into(),
+                "--ingress-status-address=192.0.2.10".into(),
+            ],
+            &[("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")],
+            &env.workdir.path().join(format!("{identity}.log")),
+        )?;
+        println!(
+            "    {identity}: pid {}, log {}",
+            process.pid(),
+            process.log_path().display()
+        );
+        replicas.insert(identity, process);
+    }
+
+    let mut etcd = env.apisix_etcd_client().await?;
+    let want = translation(&objects);
+    step(&format!(
+        "waiting until etcd holds exactly the translation ({} keys)",
+        want.len()
+    ));
+    let started = Instant::now();
+    wait_until(&mut etcd, &want).await?;
+    println!("    converged in {:?}", started.elapsed());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let leader = holder(&leases).await?;
+    println!("    leader: {leader}");
+    show_keys(&mut etcd).await?;
+    if let Some(report) = apisix_schema::validate(&want, PREFIX)? {
+        println!(
+            "    validate.py: {}",
+            report.output.lines().last().unwrap_or_default()
+        );
+    }
+
+    step(&format!(
+        "killing the leader {leader} (SIGKILL) and scaling the storefront endpoints"
+    ));
+    let killed_at = Instant::now();
+    replicas
+        .get(&leader)
+        .expect("the leader is one of ours")
+        .signal(libc::SIGKILL)?;
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "shop");
+    let patch = json!({"endpoints": [
+        {"addresses": ["10.244.1.10"], "conditions": {"ready": true}},
+        {"addresses": ["10.244.2.11"], "conditions": {"ready": true}},
+        {"addresses": ["10.244.5.14"], "conditions": {"ready": true}},
+    ]});
+    slices
+        .patch(
+            "storefront-abc12",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    let mut scaled_objects = objects.clone();
+    for (_, object) in scaled_objects.iter_mut() {
+        if object["metadata"]["name"] == "storefront-abc12" {
+            object["endpoints"] = patch["endpoints"].clone();
+        }
+    }
+    let want = translation(&scaled_objects);
+    wait_until(&mut etcd, &want).await?;
+    let new_leader = holder(&leases).await?;
+    println!(
+        "    {new_leader} took over; the change landed {:?} after the kill",
+        killed_at.elapsed()
+    );
+    let upstream = etcd
+        .get(
+            format!("{PREFIX}/upstreams/"),
+            Some(GetOptions::new().with_prefix()),
+        )
+        .await?;
+    for kv in upstream.kvs() {
+        let value: Value = serde_json::from_slice(kv.value())?;
+        if value["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("shop_storefront_"))
+        {
+            println!("    {} nodes: {}", kv.key_str()?, value["nodes"]);
+        }
+    }
+
+    if args.once {
+        step("done (--once)");
+        return Ok(());
+    }
+    step("the environment stays up; press Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
+    let mut index = ClusterIndex::new(TranslateConfig {
+        prefix: PREFIX.into(),
+        ownership: apisix_operator::apisix::Ownership::new(CLUSTER).expect("a valid name"),
+        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
+        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
+    });
+    for (file, object) in objects {
+        let _ = apply_object(&mut index, file, object.clone());
+    }
+    index.flush();
+    dump(&index)
+}
+
+async fn create(client: &kube::Client, object: &Value) -> Result<(), Box<dyn std::error::Error>> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk).await?;
+    let api: Api<DynamicObject> = match (
+        &capabilities.scope,
+        object["metadata"]["namespace"].as_str(),
+    ) {
+        (Scope::Namespaced, namespace) => {
+            let ns = namespace.unwrap_or("default");
+            let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
+            // Already there is fine.
+            let _ = Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &namespace)
+                .await;
+            Api::namespaced_with(client.clone(), ns, &resource)
+        }
+        (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+    };
+    let dynamic: DynamicObject = serde_json::from_value(object.clone())?;
+    api.create(&PostParams::default(), &dynamic).await?;
+    Ok(())
+}
+
+async fn holder(leases: &Api<Lease>) -> Result<String, Box<dyn std::error::Error>> {
+    for _ in 0..100 {
+        if let Some(lease) = leases.get_opt(LEASE).await? {
+            if let Some(holder) = lease.spec.and_then(|s| s.holder_identity) {
+                return Ok(holder);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("no replica holds the Lease".into())
+}
+
+async fn wait_until(
+    etcd: &mut etcd_client::Client,
+    want: &BTreeMap<String, Value>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let response = etcd
+            .get(format!("{PREFIX}/"), Some(GetOptions::new().with_prefix()))
+            .await?;
+        let have: BTreeMap<String, Value> = response
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                let mut value: Value = serde_json::from_slice(kv.value()).ok()?;
+                let map = value.as_object_mut()?;
+                map.remove("create_time");
+                map.remove("update_time");
+                Some((String::from_utf8_lossy(kv.key()).into_owned(), value))
+            })
+            .collect();
+        if &have == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("etcd did not converge within 120s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn show_keys(etcd: &mut etcd_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+    let response = etcd
+        .get(
+            format!("{PREFIX}/"),
+            Some(GetOptions::new().with_prefix().with_keys_only()),
+        )
+        .await?;
+    let mut by_dir: BTreeMap<String, usize> = BTreeMap::new();
+    for kv in response.kvs() {
+        let key = kv.key_str()?;
+        let dir = key
+            .trim_start_matches(PREFIX)
+            .split('/')
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        *by_dir.entry(dir).or_default() += 1;
+    }
+    println!(
+        "    APISIX keys written: {} ({by_dir:?})",
+        response.kvs().len()
+    );
+    let routes = etcd
+        .get(
+            format!("{PREFIX}/routes/"),
+            Some(GetOptions::new().with_prefix().with_limit(2)),
+        )
+        .await?;
+    for kv in routes.kvs() {
+        println!("    {} = {}", kv.key_str()?, kv.value_str()?);
+    }
+    Ok(())
+}
