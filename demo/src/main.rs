@@ -217,10 +217,9 @@ async fn create(client: &kube::Client, object: &Value) -> Result<(), Box<dyn std
 
 async fn holder(leases: &Api<Lease>) -> Result<String, Box<dyn std::error::Error>> {
     for _ in 0..100 {
-        if let Some(lease) = leases.get_opt(LEASE).await? {
-            if let Some(holder) = lease.spec.and_then(|s| s.holder_identity) {
-                return Ok(holder);
-            }
+        let lease = leases.get_opt(LEASE).await?;
+        if let Some(holder) = lease.and_then(|l| l.spec).and_then(|s| s.holder_identity) {
+            return Ok(holder);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
