@@ -84,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("--identity={identity}"),
                 "--lease-namespace=default".into(),
                 "--ingress-status-address=192.0.2.10".into(),
+                format!("--listen-address=127.0.0.1:{}", 19090 + i),
             ],
             &[("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")],
             &env.workdir.path().join(format!("{identity}.log")),

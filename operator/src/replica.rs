@@ -27,6 +27,8 @@ pub struct Replica {
     pub mirror: SharedMirror,
     /// The mirror's revision, published on every change.
     pub mirror_revision: watch::Receiver<i64>,
+    /// True while the mirror is loaded and watching etcd.
+    pub etcd_watching: watch::Receiver<bool>,
     shutdown: watch::Sender<bool>,
     elector: JoinHandle<()>,
     engine: JoinHandle<()>,
@@ -42,14 +44,30 @@ impl Replica {
         caches_ready: watch::Receiver<bool>,
         metrics: SyncMetrics,
     ) -> Replica {
+        Self::start_with(config, kube, etcd, desired, caches_ready, None, metrics)
+    }
+
+    /// Like [`Replica::start`], with the time of the oldest change behind
+    /// each desired state (for the event-to-commit latency metric).
+    pub fn start_with(
+        config: ReplicaConfig,
+        kube: kube::Client,
+        etcd: etcd_client::Client,
+        desired: watch::Receiver<Arc<DesiredState>>,
+        caches_ready: watch::Receiver<bool>,
+        changed_at: Option<watch::Receiver<Option<std::time::Instant>>>,
+        metrics: SyncMetrics,
+    ) -> Replica {
         let mirror: SharedMirror = Arc::new(RwLock::new(MirrorState::default()));
         let (revision_tx, mirror_revision) = watch::channel(0);
+        let (watching_tx, etcd_watching) = watch::channel(false);
         let mirror_task = tokio::spawn(
             MirrorTask {
                 client: etcd.clone(),
                 prefix: config.engine.prefix.clone(),
                 mirror: mirror.clone(),
                 revision: revision_tx,
+                watching: watching_tx,
                 metrics: metrics.clone(),
                 call_timeout: config.engine.etcd_timeout,
             }
@@ -72,6 +90,7 @@ impl Replica {
                 desired,
                 caches_ready,
                 shutdown: shutdown_rx,
+                changed_at,
             },
             metrics,
         );
@@ -81,6 +100,7 @@ impl Replica {
             status,
             mirror,
             mirror_revision,
+            etcd_watching,
             shutdown,
             elector,
             engine,

@@ -215,6 +215,7 @@ async fn the_mirror_lists_again_when_its_revision_was_compacted() {
             prefix: prefix.to_string(),
             mirror: mirror.clone(),
             revision: revision_tx,
+            watching: watch::channel(false).0,
             metrics: metrics.clone(),
             call_timeout: TIMEOUT,
         }

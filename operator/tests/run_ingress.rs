@@ -173,6 +173,7 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
         "--lease-namespace=default".into(),
         "--identity=run-a".into(),
         "--ingress-status-address=192.0.2.10".into(),
+        "--listen-address=127.0.0.1:0".into(),
     ];
     let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
     let log = env.workdir.path().join("operator-run.log");

@@ -17,7 +17,7 @@ mod error;
 mod etcd;
 mod kubeconfig;
 mod pki;
-mod ports;
+pub mod ports;
 mod process;
 mod workdir;
 

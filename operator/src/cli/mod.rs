@@ -1,5 +1,8 @@
 //! The `apisix-operator` command line.
 
+pub mod config_file;
+pub mod diff;
+pub mod etcd_args;
 pub mod run;
 pub mod translate;
 
@@ -29,6 +32,8 @@ pub enum Command {
         #[command(flatten)]
         translation: TranslationArgs,
     },
+    /// Compare the desired state (from files or the live cluster) with a live etcd; exit 2 on drift.
+    Diff(Box<diff::DiffArgs>),
     /// Print the version.
     Version,
 }
@@ -68,11 +73,20 @@ impl TranslationArgs {
     }
 }
 
-/// Parses the command line and runs the chosen subcommand.
+/// Parses the command line (with the config file, see `config_file`) and
+/// runs the chosen subcommand.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let argv = match config_file::expand(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Command::Run(args) => run::main(*args),
+        Command::Diff(args) => diff::main(*args),
         Command::Translate { paths, translation } => match translation.to_config() {
             Ok(config) => translate::run(config, &paths),
             Err(err) => {
@@ -85,4 +99,38 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
     }
+}
+
+/// The README's settings table of `run`, generated from the flag
+/// definitions (a test keeps the README equal to it).
+pub fn settings_table() -> String {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let run = command.find_subcommand("run").expect("run is a subcommand");
+    let mut table = String::from(
+        "| flag | environment variable | default | meaning |\n| --- | --- | --- | --- |\n",
+    );
+    for arg in run.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if long == "help" {
+            continue;
+        }
+        let env = arg
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        let default = arg
+            .get_default_values()
+            .iter()
+            .map(|v| format!("`{}`", v.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let help = arg
+            .get_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+            .replace('|', "\\|");
+        table.push_str(&format!("| `--{long}` | {env} | {default} | {help} |\n"));
+    }
+    table
 }

@@ -9,13 +9,14 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 
 use super::TranslationArgs;
+use super::etcd_args::EtcdArgs;
 use crate::index::watch::{Namespaces, expected_syncs, spawn_watches};
 use crate::index::{ClusterIndex, Feeder, IndexTask, ObjectKey};
 use crate::leader::{FenceKey, LeaseConfig, default_identity};
 use crate::replica::{Replica, ReplicaConfig};
 use crate::status::{LoadBalancerSource, StatusWriter};
 use crate::sync::{DesiredState, EngineConfig, PlanLimits};
-use crate::telemetry::SyncMetrics;
+use crate::telemetry::{Readiness, SyncMetrics, TranslateMetrics, metrics, server};
 
 fn duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value)
@@ -33,14 +34,18 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub namespaces: Vec<String>,
-    /// etcd endpoints of the APISIX store.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+    /// A YAML file of settings (keys are the flag names without dashes); flags and environment variables win over it.
+    #[arg(long, env = "APISIX_OPERATOR_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(
         long,
-        env = "APISIX_OPERATOR_ETCD_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "http://127.0.0.1:2379"
+        env = "APISIX_OPERATOR_LISTEN_ADDRESS",
+        default_value = "0.0.0.0:9090"
     )]
-    pub etcd_endpoints: Vec<String>,
+    pub listen_address: std::net::SocketAddr,
     /// Where the fence key lives; must not start with the APISIX prefix.
     #[arg(
         long,
@@ -106,7 +111,7 @@ impl RunArgs {
                 translation.prefix
             ));
         }
-        if self.etcd_endpoints.is_empty() {
+        if self.etcd.etcd_endpoints.is_empty() {
             return Err("--etcd-endpoints is empty".into());
         }
         let identity = self.identity.clone().unwrap_or_else(default_identity);
@@ -190,7 +195,7 @@ pub fn main(args: RunArgs) -> std::process::ExitCode {
     };
     init_logging(&args.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(run(settings, args.etcd_endpoints)) {
+    match runtime.block_on(run(settings, &args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -199,24 +204,26 @@ pub fn main(args: RunArgs) -> std::process::ExitCode {
     }
 }
 
-async fn run(settings: RunSettings, etcd_endpoints: Vec<String>) -> anyhow::Result<()> {
+/// How long a graceful stop may take before the process exits anyway.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(4);
+
+async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let kube = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-    let etcd_options = etcd_client::ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(10))
-        .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
-    let etcd = etcd_client::Client::connect(&etcd_endpoints, Some(etcd_options))
-        .await
-        .with_context(|| format!("connecting to etcd at {}", etcd_endpoints.join(",")))?;
+    let etcd = args.etcd.connect().await?;
+
+    let sync_metrics = SyncMetrics::default();
+    let translate_metrics = TranslateMetrics::default();
+    let registry = Arc::new(metrics::registry(&sync_metrics, &translate_metrics));
 
     let (changes_tx, changes_rx) = mpsc::channel(1024);
     let watches = spawn_watches(&kube, &settings.namespaces, changes_tx);
     let (desired_tx, desired_rx) = watch::channel(Arc::new(DesiredState::new()));
     let (ready_tx, ready_rx) = watch::channel(false);
     let (status_tx, status_rx) = watch::channel(Arc::default());
+    let (changed_at_tx, changed_at_rx) = watch::channel(None);
     let index = tokio::spawn(
         IndexTask {
             index: ClusterIndex::new(settings.translation.clone()),
@@ -228,18 +235,35 @@ async fn run(settings: RunSettings, etcd_endpoints: Vec<String>) -> anyhow::Resu
             status: status_tx,
             lb_source: settings.lb_source.clone(),
             recompute_interval: settings.replica.engine.resync_interval,
+            metrics: translate_metrics,
+            changed_at: changed_at_tx,
         }
         .run(),
     );
     let identity = settings.replica.lease.identity.clone();
-    let replica = Replica::start(
+    let replica = Replica::start_with(
         settings.replica,
         kube.clone(),
         etcd,
         desired_rx,
-        ready_rx,
-        SyncMetrics::default(),
+        ready_rx.clone(),
+        Some(changed_at_rx),
+        sync_metrics,
     );
+    let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = server::serve(
+        args.listen_address,
+        registry,
+        Readiness {
+            caches_synced: ready_rx,
+            etcd_watching: replica.etcd_watching.clone(),
+        },
+        async move {
+            let _ = stop_server_rx.await;
+        },
+    )
+    .await
+    .with_context(|| format!("listening on {}", args.listen_address))?;
     let status = tokio::spawn(
         StatusWriter {
             client: kube,
@@ -249,18 +273,28 @@ async fn run(settings: RunSettings, etcd_endpoints: Vec<String>) -> anyhow::Resu
         }
         .run(status_rx, replica.leader.subscribe()),
     );
-    tracing::info!(%identity, "apisix-operator running");
+    tracing::info!(%identity, listen = %args.listen_address, "apisix-operator running");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
     }
+    // Stop taking new work, let the in-flight transaction finish, release
+    // the Lease so a successor takes over at once; all within the budget.
     status.abort();
-    replica.shutdown().await;
     index.abort();
-    for watch in watches {
+    for watch in &watches {
         watch.abort();
     }
+    if tokio::time::timeout(SHUTDOWN_BUDGET, replica.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("graceful shutdown took longer than {SHUTDOWN_BUDGET:?}; exiting anyway");
+    }
+    let _ = stop_server_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_millis(500), server).await;
+    tracing::info!("stopped");
     Ok(())
 }

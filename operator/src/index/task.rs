@@ -9,11 +9,14 @@ use std::time::Duration;
 use kube::Resource;
 use tokio::sync::{mpsc, watch};
 
+use std::time::Instant;
+
 use super::watch::Change;
 use super::{ClusterIndex, Feeder, UnitOutcome};
 use crate::status::{LoadBalancerSource, StatusView, UnitFailure};
 use crate::sync::DesiredState;
-use crate::translate::class;
+use crate::telemetry::TranslateMetrics;
+use crate::translate::{class, ingress};
 
 /// Changes applied before one flush, at most (so a flood of events cannot
 /// delay translation indefinitely).
@@ -32,6 +35,10 @@ pub struct IndexTask {
     /// Every unit is translated again this often (a full recompute, so an
     /// incremental slip cannot persist).
     pub recompute_interval: Duration,
+    pub metrics: TranslateMetrics,
+    /// When the oldest change not yet reflected in the published desired
+    /// state arrived.
+    pub changed_at: watch::Sender<Option<Instant>>,
 }
 
 impl IndexTask {
@@ -39,10 +46,13 @@ impl IndexTask {
         let mut recompute = tokio::time::interval(self.recompute_interval);
         recompute.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recompute.tick().await;
+        // The arrival of the oldest change not yet published.
+        let mut pending_since: Option<Instant> = None;
         loop {
             tokio::select! {
                 change = self.changes.recv() => {
                     let Some(change) = change else { return };
+                    pending_since.get_or_insert_with(Instant::now);
                     self.feeder.apply(&mut self.index, change);
                     for _ in 0..MAX_BATCH {
                         match self.changes.try_recv() {
@@ -55,8 +65,14 @@ impl IndexTask {
             }
             // Until every watch has listed once, the index is incomplete:
             // translating now would publish a partial desired state.
+            self.metrics
+                .queue_depth
+                .set(i64::try_from(self.changes.len()).unwrap_or(i64::MAX));
             if self.feeder.synced() < self.expected_syncs {
                 continue;
+            }
+            if let Some(since) = pending_since.take() {
+                self.changed_at.send_replace(Some(since));
             }
             self.flush();
         }
@@ -66,14 +82,25 @@ impl IndexTask {
         for outcome in self.index.flush() {
             match outcome {
                 UnitOutcome::Failed { unit, error } => {
+                    self.metrics.count_unit(ingress::KIND, "failed");
                     tracing::warn!(%unit, %error, "translation failed; the unit's last good objects stay");
                 }
                 UnitOutcome::Translated { unit, objects } => {
-                    tracing::debug!(%unit, objects, "translated")
+                    self.metrics.count_unit(ingress::KIND, "translated");
+                    tracing::debug!(%unit, objects, "translated");
                 }
-                UnitOutcome::Removed { unit } => tracing::debug!(%unit, "removed"),
+                UnitOutcome::Removed { unit } => {
+                    self.metrics.count_unit(ingress::KIND, "removed");
+                    tracing::debug!(%unit, "removed");
+                }
             }
         }
+        self.metrics
+            .unit_errors
+            .get_or_create(&crate::telemetry::metrics::KindLabels {
+                kind: ingress::KIND,
+            })
+            .set(i64::try_from(self.index.errors().len()).unwrap_or(i64::MAX));
         let desired = self.index.desired();
         self.desired.send_if_modified(|current| {
             if **current == *desired {

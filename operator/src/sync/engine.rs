@@ -58,6 +58,9 @@ pub struct EngineInputs {
     /// True once every reflector has synced: only then may orphans be deleted.
     pub caches_ready: watch::Receiver<bool>,
     pub shutdown: watch::Receiver<bool>,
+    /// When the oldest watch change behind the current desired state
+    /// arrived (for the event-to-commit latency); `None` when unknown.
+    pub changed_at: Option<watch::Receiver<Option<std::time::Instant>>>,
 }
 
 pub struct SyncEngine {
@@ -284,9 +287,15 @@ impl SyncEngine {
             if !plan.refused.is_empty() {
                 tracing::error!(keys = ?plan.refused, "desired keys this installation does not own were refused");
             }
+            let changed_at = self.inputs.changed_at.as_ref().and_then(|at| *at.borrow());
             let result = self.writer.execute(&plan, claim, &self.mirror).await;
             match result {
                 Ok(report) => {
+                    if let (Some(at), false) = (changed_at, plan.is_empty()) {
+                        self.metrics
+                            .event_to_commit_seconds
+                            .observe(at.elapsed().as_secs_f64());
+                    }
                     self.finish(full, &plan, &report);
                     return Ok(());
                 }

@@ -37,6 +37,8 @@ pub struct MirrorTask {
     pub mirror: SharedMirror,
     /// The mirror's revision, published after every change.
     pub revision: watch::Sender<i64>,
+    /// True while the mirror is loaded and its watch is established.
+    pub watching: watch::Sender<bool>,
     pub metrics: SyncMetrics,
     pub call_timeout: Duration,
 }
@@ -76,7 +78,9 @@ impl MirrorTask {
                     }
                 }
             }
-            match self.watch_from_mirror().await {
+            let ended = self.watch_from_mirror().await;
+            self.watching.send_replace(false);
+            match ended {
                 WatchEnd::Compacted => {
                     tracing::warn!(prefix = %self.prefix, "watch revision compacted; listing again");
                     need_list = true;
@@ -113,6 +117,7 @@ impl MirrorTask {
                 Ok(Err(err)) => return WatchEnd::Broken(err.to_string()),
                 Err(_) => return WatchEnd::Broken("watch creation timed out".into()),
             };
+        self.watching.send_replace(true);
         // Progress notifications (and our own request) keep a quiet mirror's
         // revision fresh; a stream silent for much longer is presumed dead.
         let silence_limit = Duration::from_secs(60);

@@ -48,6 +48,7 @@ pub struct SyncMetrics {
     pub mirror_revision_lag: Gauge,
     pub mirror_lists: Counter,
     pub write_duration_seconds: Histogram,
+    pub event_to_commit_seconds: Histogram,
 }
 
 impl Default for SyncMetrics {
@@ -65,13 +66,14 @@ impl Default for SyncMetrics {
             mirror_revision_lag: Gauge::default(),
             mirror_lists: Counter::default(),
             write_duration_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            event_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
         }
     }
 }
 
 impl SyncMetrics {
     /// The metric names, as documented in the README (without the prefix).
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "leader",
         "leader_transitions",
         "etcd_transactions",
@@ -84,9 +86,20 @@ impl SyncMetrics {
         "mirror_revision_lag",
         "mirror_lists",
         "etcd_write_duration_seconds",
+        "event_to_commit_seconds",
     ];
 
     pub fn register(&self, registry: &mut Registry) {
+        // Every known label value starts at zero, so dashboards and alerts
+        // see the series before the first event.
+        for result in [
+            TxnResult::Committed,
+            TxnResult::KeyConflict,
+            TxnResult::FenceLost,
+            TxnResult::Error,
+        ] {
+            self.count_txn_by(result, 0);
+        }
         registry.register(
             "leader",
             "1 while this replica leads, else 0",
@@ -143,6 +156,19 @@ impl SyncMetrics {
             "Duration of one write transaction",
             self.write_duration_seconds.clone(),
         );
+        registry.register(
+            "event_to_commit_seconds",
+            "From a watch change reaching the index to the leader committing its effect to etcd",
+            self.event_to_commit_seconds.clone(),
+        );
+    }
+
+    fn count_txn_by(&self, result: TxnResult, n: u64) {
+        self.etcd_transactions
+            .get_or_create(&TxnLabels {
+                result: result.as_str(),
+            })
+            .inc_by(n);
     }
 
     pub fn count_txn(&self, result: TxnResult) {
@@ -154,10 +180,70 @@ impl SyncMetrics {
     }
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnitLabels {
+    pub kind: &'static str,
+    /// translated, failed or removed.
+    pub result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+/// Translation metrics. Cloning shares the underlying series.
+#[derive(Clone, Default)]
+pub struct TranslateMetrics {
+    pub units: Family<UnitLabels, Counter>,
+    pub unit_errors: Family<KindLabels, Gauge>,
+    pub queue_depth: Gauge,
+}
+
+impl TranslateMetrics {
+    /// The unit kinds translated so far.
+    pub const KINDS: [&'static str; 1] = [crate::translate::ingress::KIND];
+
+    pub const NAMES: [&'static str; 3] = [
+        "translation_units",
+        "translation_unit_errors",
+        "index_queue_depth",
+    ];
+
+    pub fn register(&self, registry: &mut Registry) {
+        for kind in Self::KINDS {
+            for result in ["translated", "failed", "removed"] {
+                let _ = self.units.get_or_create(&UnitLabels { kind, result });
+            }
+            let _ = self.unit_errors.get_or_create(&KindLabels { kind });
+        }
+        registry.register(
+            "translation_units",
+            "Unit translations by kind and result: translated, failed, removed",
+            self.units.clone(),
+        );
+        registry.register(
+            "translation_unit_errors",
+            "Units whose latest translation failed (their last good objects stay), by kind",
+            self.unit_errors.clone(),
+        );
+        registry.register(
+            "index_queue_depth",
+            "Watch changes waiting for the index task",
+            self.queue_depth.clone(),
+        );
+    }
+
+    pub fn count_unit(&self, kind: &'static str, result: &'static str) {
+        self.units.get_or_create(&UnitLabels { kind, result }).inc();
+    }
+}
+
 /// A registry with every metric of the operator.
-pub fn registry(sync: &SyncMetrics) -> Registry {
+pub fn registry(sync: &SyncMetrics, translate: &TranslateMetrics) -> Registry {
     let mut registry = Registry::with_prefix("apisix_operator");
     sync.register(&mut registry);
+    translate.register(&mut registry);
     registry
 }
 
@@ -169,10 +255,12 @@ mod tests {
     fn encodes_every_documented_name() {
         let metrics = SyncMetrics::default();
         metrics.count_txn(TxnResult::Committed);
-        let registry = registry(&metrics);
+        let translate = TranslateMetrics::default();
+        translate.count_unit("Ingress", "translated");
+        let registry = registry(&metrics, &translate);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        for name in SyncMetrics::NAMES {
+        for name in SyncMetrics::NAMES.iter().chain(&TranslateMetrics::NAMES) {
             assert!(
                 text.contains(&format!("# TYPE apisix_operator_{name} ")),
                 "{name} missing from:\n{text}"

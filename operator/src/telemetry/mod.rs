@@ -1,5 +1,7 @@
 //! Metrics, health and logging.
 
 pub mod metrics;
+pub mod server;
 
-pub use metrics::{SyncMetrics, TxnResult};
+pub use metrics::{SyncMetrics, TranslateMetrics, TxnResult};
+pub use server::Readiness;
