@@ -16,6 +16,7 @@ fn cluster() -> ClusterIndex {
         ownership: Ownership::new("bench").unwrap(),
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: "apisix".into(),
+        keyring: None,
     });
     index.apply_ingress_class(
         serde_json::from_value(json!({

@@ -182,6 +182,7 @@ fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
         ownership: apisix_operator::apisix::Ownership::new(CLUSTER).expect("a valid name"),
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
+        keyring: None,
     });
     for (file, object) in objects {
         let _ = apply_object(&mut index, file, object.clone());

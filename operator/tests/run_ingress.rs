@@ -34,6 +34,7 @@ fn config() -> TranslateConfig {
         ownership: apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
+        keyring: None,
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::apisix::Ownership;
+use crate::apisix::{Keyring, Ownership};
 use crate::translate::TranslateConfig;
 
 #[derive(Debug, Parser)]
@@ -53,6 +53,14 @@ pub struct TranslationArgs {
     /// The class accepted in the legacy kubernetes.io/ingress.class annotation.
     #[arg(long, env = "APISIX_OPERATOR_INGRESS_CLASS", default_value = TranslateConfig::DEFAULT_INGRESS_CLASS)]
     pub ingress_class: String,
+    /// APISIX's data-encryption keyring (16- or 32-byte keys, first one encrypts); secret fields are written encrypted with it. Prefer the environment variable to the flag.
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_DATA_ENCRYPTION_KEYRING",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub data_encryption_keyring: Vec<String>,
 }
 
 impl TranslationArgs {
@@ -69,6 +77,12 @@ impl TranslationArgs {
             ownership: Ownership::new(&self.cluster).map_err(|e| format!("--cluster: {e}"))?,
             controller_name: self.controller_name.clone(),
             ingress_class: self.ingress_class.clone(),
+            keyring: match self.data_encryption_keyring.as_slice() {
+                [] => None,
+                keys => Some(
+                    Keyring::new(keys).map_err(|e| format!("--data-encryption-keyring: {e}"))?,
+                ),
+            },
         })
     }
 }

@@ -74,7 +74,8 @@ impl<'a> IngressTranslator<'a> {
     ) -> Result<IngressTranslator<'a>, TranslateError> {
         let raw: BTreeMap<String, String> =
             ingress.metadata.annotations.clone().unwrap_or_default();
-        let annotations = annotations::parse(&raw)?;
+        let mut annotations = annotations::parse(&raw)?;
+        super::encrypt_plugin_fields(&mut annotations.plugins, input.config.keyring.as_ref());
         Ok(IngressTranslator {
             input,
             ingress,
@@ -357,7 +358,11 @@ impl<'a> IngressTranslator<'a> {
         for host in &hosts {
             check_host(host)?;
         }
-        let (cert, private_key) = tls::key_pair(self.input.snapshot, &key)?;
+        let (cert, mut private_key) = tls::key_pair(self.input.snapshot, &key)?;
+        if let Some(keyring) = &self.config().keyring {
+            // APISIX encrypts PEM ssl keys whenever a keyring is configured.
+            private_key = keyring.encrypt(&private_key);
+        }
         let identity = format!(
             "{KIND}/{}/{}/tls/{secret_name}/{}",
             self.namespace,

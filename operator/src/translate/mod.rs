@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey, Ownership};
+use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey, Keyring, Ownership};
 use crate::index::{Snapshot, UnitDeps};
 
 /// Settings that shape translation.
@@ -26,6 +26,9 @@ pub struct TranslateConfig {
     /// The class name accepted in the legacy `kubernetes.io/ingress.class`
     /// annotation even without an IngressClass object.
     pub ingress_class: String,
+    /// When set, secret fields (ssl keys, plugin `encrypt_fields`) are
+    /// written encrypted as APISIX's data encryption expects.
+    pub keyring: Option<Keyring>,
 }
 
 impl TranslateConfig {
@@ -101,6 +104,25 @@ pub(crate) fn labels(config: &TranslateConfig, kind: &str, namespace: &str, name
         "k8s-namespace": namespace,
         "k8s-name": name,
     })
+}
+
+/// The `encrypt_fields` (APISIX `plugins/index.json`) of the plugins that
+/// translation produces: (plugin, field).
+const ENCRYPT_FIELDS: [(&str, &str); 1] = [("csrf", "key")];
+
+/// Encrypts the secret fields of `plugins` when a keyring is configured.
+pub(crate) fn encrypt_plugin_fields(
+    plugins: &mut BTreeMap<String, Value>,
+    keyring: Option<&Keyring>,
+) {
+    let Some(keyring) = keyring else { return };
+    for (plugin, field) in ENCRYPT_FIELDS {
+        if let Some(Value::String(plain)) =
+            plugins.get_mut(plugin).and_then(|conf| conf.get_mut(field))
+        {
+            *plain = keyring.encrypt(plain);
+        }
+    }
 }
 
 /// Truncates a display name to APISIX's 256-character limit.

@@ -187,6 +187,7 @@ fn generated_ingresses_translate_deterministically_into_valid_apisix_objects() {
                 ownership: Ownership::new(&format!("p{n}")).unwrap(),
                 controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
                 ingress_class: "apisix".into(),
+                keyring: None,
             };
             let (snapshot, objects) = build(&services, &ingresses);
             for object in &objects {

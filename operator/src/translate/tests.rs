@@ -19,6 +19,7 @@ pub(crate) fn config() -> TranslateConfig {
         ownership: Ownership::new("test").unwrap(),
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
+        keyring: None,
     }
 }
 
@@ -716,4 +717,47 @@ fn the_index_retranslates_only_dependents_and_keeps_last_good_objects() {
             .all(|(_, v)| v.unit.as_str() == "Ingress/ns/b")
     );
     assert!(index.errors().is_empty());
+}
+
+#[test]
+fn a_keyring_encrypts_ssl_keys_and_plugin_secret_fields_deterministically() {
+    let (cert, key) = test_cert();
+    let mut snapshot = base_snapshot();
+    snapshot.apply_secret(mk_tls_secret("ns", "site-tls", &cert, &key));
+    let mut spec = simple_spec("/", "Prefix");
+    spec["tls"] = json!([{"hosts": ["example.com"], "secretName": "site-tls"}]);
+    let annotations = json!({
+        "k8s.apisix.apache.org/enable-csrf": "true",
+        "k8s.apisix.apache.org/csrf-key": "s3cret",
+    });
+    let ing = mk_ingress("ns", "i", annotations, spec);
+    let keyring = crate::apisix::Keyring::new(&["edd1c9f0985e76a2".into()]).unwrap();
+    let mut config = config();
+    config.keyring = Some(keyring.clone());
+    let translate = || {
+        let translation = ingress::translate(
+            TranslateInput {
+                config: &config,
+                snapshot: &snapshot,
+            },
+            &ing,
+        );
+        translation.result.unwrap().objects
+    };
+    let first = translate();
+    assert_eq!(first, translate(), "encryption must be deterministic");
+    let value = |dir: ApisixDir| {
+        first
+            .iter()
+            .find(|(k, _)| k.dir() == dir)
+            .map(|(_, v)| v.to_json())
+            .unwrap()
+    };
+    let ssl = value(ApisixDir::Ssls);
+    assert_eq!(ssl["key"], keyring.encrypt(&key));
+    assert_eq!(ssl["cert"], cert, "certificates are not secret");
+    assert_eq!(
+        value(ApisixDir::Routes)["plugins"]["csrf"]["key"],
+        keyring.encrypt("s3cret")
+    );
 }
