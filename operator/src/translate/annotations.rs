@@ -241,7 +241,8 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<IngressAnnotation
                 "must be a non-negative integer",
             )
         })?;
-        out.upstream.retries = Some(parsed);
+        // As in the reference, 0 leaves APISIX's default (retry on every node).
+        out.upstream.retries = (parsed > 0).then_some(parsed);
     }
     let (mut connect, mut send, mut read) = out.upstream.timeout;
     if let Some(v) = r.seconds("upstream-connect-timeout")? {
