@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod apisix;
 pub mod cli;
 pub mod index;

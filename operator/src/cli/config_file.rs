@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::Cli;
 
-const SUBCOMMANDS: [&str; 5] = ["run", "translate", "diff", "version", "help"];
+const SUBCOMMANDS: [&str; 6] = ["run", "translate", "diff", "crds", "version", "help"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {

@@ -34,6 +34,8 @@ pub enum Command {
     },
     /// Compare the desired state (from files or the live cluster) with a live etcd; exit 2 on drift.
     Diff(Box<diff::DiffArgs>),
+    /// Print the CRDs (apisix.apache.org/v2) as YAML.
+    Crds,
     /// Print the version.
     Version,
 }
@@ -108,6 +110,10 @@ pub fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(2)
             }
         },
+        Command::Crds => {
+            print!("{}", crate::api::crds_yaml());
+            std::process::ExitCode::SUCCESS
+        }
         Command::Version => {
             println!("apisix-operator {}", crate::VERSION);
             std::process::ExitCode::SUCCESS

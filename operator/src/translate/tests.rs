@@ -554,8 +554,16 @@ fn upstream_annotations_shape_the_upstream() {
     assert_eq!(upstream["scheme"], "grpcs");
     assert_eq!(upstream["retries"], 3);
     let zero = json!({"k8s.apisix.apache.org/upstream-retries": "0"});
-    let out = run(&base_snapshot(), &mk_ingress("ns", "i", zero, simple_spec("/", "Prefix"))).unwrap();
-    assert!(of_dir(&out, ApisixDir::Upstreams)[0].get("retries").is_none());
+    let out = run(
+        &base_snapshot(),
+        &mk_ingress("ns", "i", zero, simple_spec("/", "Prefix")),
+    )
+    .unwrap();
+    assert!(
+        of_dir(&out, ApisixDir::Upstreams)[0]
+            .get("retries")
+            .is_none()
+    );
     assert_eq!(
         upstream["timeout"],
         json!({"connect": 5.0, "read": 120.0, "send": 1.5})
