@@ -12,6 +12,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, ListParams};
 
 use super::etcd_args::EtcdArgs;
+use super::kube_args::KubeArgs;
 use super::{TranslationArgs, translate};
 use crate::index::{ClusterIndex, UnitOutcome};
 use crate::sync::etcd_read::list_prefix;
@@ -34,6 +35,8 @@ pub struct DiffArgs {
     pub translation: TranslationArgs,
     #[command(flatten)]
     pub etcd: EtcdArgs,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 pub fn main(args: DiffArgs) -> std::process::ExitCode {
@@ -54,11 +57,8 @@ pub fn main(args: DiffArgs) -> std::process::ExitCode {
     }
 }
 
-async fn load_live(index: &mut ClusterIndex) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes")?;
+async fn load_live(index: &mut ClusterIndex, kube: &KubeArgs) -> anyhow::Result<()> {
+    let client = kube.client().await?;
     let lp = ListParams::default();
     for class in Api::<IngressClass>::all(client.clone())
         .list(&lp)
@@ -94,7 +94,7 @@ async fn run(
     let mut failed = false;
     let mut index = ClusterIndex::new(config.clone());
     if args.live {
-        load_live(&mut index).await?;
+        load_live(&mut index, &args.kube).await?;
     } else {
         for file in translate::collect_files(&args.paths)? {
             for object in translate::read_objects(&file)? {

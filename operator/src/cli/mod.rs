@@ -3,6 +3,7 @@
 pub mod config_file;
 pub mod diff;
 pub mod etcd_args;
+pub mod kube_args;
 pub mod run;
 pub mod translate;
 

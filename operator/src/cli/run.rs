@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::TranslationArgs;
 use super::etcd_args::EtcdArgs;
+use super::kube_args::KubeArgs;
 use crate::index::watch::{Namespaces, expected_syncs, spawn_watches};
 use crate::index::{ClusterIndex, Feeder, IndexTask, ObjectKey};
 use crate::leader::{FenceKey, LeaseConfig, default_identity};
@@ -27,6 +28,13 @@ fn duration(value: &str) -> Result<Duration, String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub translation: TranslationArgs,
+    /// Serve only namespaces whose labels match this selector (e.g. `apisix=enabled`).
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_NAMESPACE_SELECTOR",
+        conflicts_with = "namespaces"
+    )]
+    pub namespace_selector: Option<String>,
     /// Namespaces to watch (repeat or comma-separate); all when empty.
     #[arg(
         long = "namespace",
@@ -88,6 +96,11 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub ingress_status_address: Vec<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Log level or tracing filter directives (e.g. `info`, `debug`, `info,apisix_operator::sync=debug`).
+    #[arg(long, env = "APISIX_OPERATOR_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
     /// Log format: text or json.
     #[arg(long, env = "APISIX_OPERATOR_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -104,6 +117,12 @@ pub struct RunSettings {
 impl RunArgs {
     pub fn settings(&self) -> Result<RunSettings, String> {
         let translation = self.translation.to_config()?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(format!(
+                "--log-level {:?} is not a level or filter such as info or debug",
+                self.log_level
+            ));
+        }
         let fence_prefix = self.fence_prefix.trim_end_matches('/');
         if fence_prefix.starts_with(&translation.prefix) {
             return Err(format!(
@@ -160,10 +179,10 @@ impl RunArgs {
                     etcd_timeout: Duration::from_secs(5),
                 },
             },
-            namespaces: if self.namespaces.is_empty() {
-                Namespaces::All
-            } else {
-                Namespaces::Only(self.namespaces.clone())
+            namespaces: match (&self.namespace_selector, self.namespaces.is_empty()) {
+                (Some(selector), _) => Namespaces::Selector(selector.clone()),
+                (None, true) => Namespaces::All,
+                (None, false) => Namespaces::Only(self.namespaces.clone()),
             },
             lb_source,
             translation,
@@ -171,8 +190,8 @@ impl RunArgs {
     }
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+fn init_logging(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -193,7 +212,7 @@ pub fn main(args: RunArgs) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_logging(&args.log_format);
+    init_logging(&args.log_level, &args.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     match runtime.block_on(run(settings, &args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -209,9 +228,7 @@ const SHUTDOWN_BUDGET: Duration = Duration::from_secs(4);
 
 async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     use anyhow::Context;
-    let kube = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    let kube = args.kube.client().await?;
     let etcd = args.etcd.connect().await?;
 
     let sync_metrics = SyncMetrics::default();
@@ -226,7 +243,12 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     let (changed_at_tx, changed_at_rx) = watch::channel(None);
     let index = tokio::spawn(
         IndexTask {
-            index: ClusterIndex::new(settings.translation.clone()),
+            index: match settings.namespaces {
+                Namespaces::Selector(_) => {
+                    ClusterIndex::new(settings.translation.clone()).with_namespace_filter()
+                }
+                _ => ClusterIndex::new(settings.translation.clone()),
+            },
             feeder: Feeder::default(),
             expected_syncs: expected_syncs(&settings.namespaces),
             changes: changes_rx,

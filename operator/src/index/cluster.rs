@@ -41,6 +41,9 @@ pub struct ClusterIndex {
     desired: DesiredState,
     errors: BTreeMap<UnitKey, TranslateError>,
     dirty: BTreeSet<UnitKey>,
+    /// With a namespace label selector: the namespaces that match it.
+    /// `None` serves every namespace.
+    selected_namespaces: Option<BTreeSet<String>>,
 }
 
 pub(crate) fn ingress_key(unit: &UnitKey) -> Option<ObjectKey> {
@@ -66,7 +69,49 @@ impl ClusterIndex {
             desired: DesiredState::new(),
             errors: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            selected_namespaces: None,
         }
+    }
+
+    /// Serves only namespaces passed to [`ClusterIndex::select_namespace`]
+    /// (a namespace label selector is in use).
+    pub fn with_namespace_filter(mut self) -> ClusterIndex {
+        self.selected_namespaces = Some(BTreeSet::new());
+        self
+    }
+
+    /// Whether Ingresses of `namespace` are served.
+    pub fn serves_namespace(&self, namespace: &str) -> bool {
+        self.selected_namespaces
+            .as_ref()
+            .is_none_or(|selected| selected.contains(namespace))
+    }
+
+    /// Marks `namespace` as matching the selector or not; its Ingresses are
+    /// translated again (or withdrawn).
+    pub fn select_namespace(&mut self, namespace: &str, selected: bool) {
+        let Some(set) = self.selected_namespaces.as_mut() else {
+            return;
+        };
+        let changed = if selected {
+            set.insert(namespace.to_string())
+        } else {
+            set.remove(namespace)
+        };
+        if changed {
+            let units: Vec<UnitKey> = self
+                .ingresses
+                .iter()
+                .filter(|(key, _)| key.namespace == namespace)
+                .map(|(_, ingress)| ingress::unit_key(ingress))
+                .collect();
+            self.dirty.extend(units);
+        }
+    }
+
+    /// The namespaces currently selected (with a selector).
+    pub fn selected_namespaces(&self) -> Option<&BTreeSet<String>> {
+        self.selected_namespaces.as_ref()
     }
 
     pub fn config(&self) -> &TranslateConfig {
@@ -187,6 +232,14 @@ impl ClusterIndex {
             self.errors.remove(&unit);
             return UnitOutcome::Removed { unit };
         };
+        let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+        if !self.serves_namespace(namespace) {
+            // Outside the selected namespaces: not ours, like another class.
+            self.desired.remove_unit(&unit);
+            self.deps.remove(&unit);
+            self.errors.remove(&unit);
+            return UnitOutcome::Translated { unit, objects: 0 };
+        }
         let translation = ingress::translate(
             TranslateInput {
                 config: &self.config,

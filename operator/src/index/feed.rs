@@ -18,6 +18,7 @@ enum Kind {
     Service,
     EndpointSlice,
     Secret,
+    Namespace,
 }
 
 type Scope = (Kind, Option<String>);
@@ -67,6 +68,13 @@ impl Feeder {
                 |i, o| i.apply_endpoint_slice(o),
                 |i, k| i.delete_endpoint_slice(k),
             ),
+            KindEvent::Namespace(event) => self.handle(
+                index,
+                (Kind::Namespace, None),
+                event,
+                |i, ns| i.select_namespace(&ns.metadata.name.clone().unwrap_or_default(), true),
+                |i, k| i.select_namespace(&k.name, false),
+            ),
             KindEvent::Secret(event) => self.handle(
                 index,
                 (Kind::Secret, scope),
@@ -112,9 +120,9 @@ impl Feeder {
     }
 }
 
-/// IngressClasses are cluster-scoped: key them by name only.
+/// IngressClasses and Namespaces are cluster-scoped: key them by name only.
 fn cluster_scoped_key(kind: Kind, key: ObjectKey) -> ObjectKey {
-    if kind == Kind::IngressClass {
+    if matches!(kind, Kind::IngressClass | Kind::Namespace) {
         ObjectKey::new("", &key.name)
     } else {
         key
@@ -132,6 +140,12 @@ fn known(index: &ClusterIndex, kind: Kind) -> Vec<ObjectKey> {
         Kind::Service => index.snapshot().service_keys().cloned().collect(),
         Kind::EndpointSlice => index.snapshot().endpoint_slice_keys().cloned().collect(),
         Kind::Secret => index.snapshot().secret_keys().cloned().collect(),
+        Kind::Namespace => index
+            .selected_namespaces()
+            .into_iter()
+            .flatten()
+            .map(|name| ObjectKey::new("", name))
+            .collect(),
     }
 }
 
@@ -209,5 +223,62 @@ mod tests {
             change(None, KindEvent::Ingress(Event::Delete(ing))),
         );
         assert_eq!(index.ingress_keys().count(), 0);
+    }
+}
+
+#[cfg(test)]
+mod namespace_tests {
+    use super::*;
+    use crate::translate::TranslateConfig;
+    use crate::translate::tests::{config, mk_class, mk_ingress, mk_service};
+    use serde_json::json;
+
+    fn namespace(name: &str) -> k8s_openapi::api::core::v1::Namespace {
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    }
+
+    #[test]
+    fn only_namespaces_matching_the_selector_are_served() {
+        let mut index = ClusterIndex::new(config()).with_namespace_filter();
+        let mut feeder = Feeder::default();
+        let change = |event| Change { scope: None, event };
+        index.apply_ingress_class(mk_class(
+            "apisix",
+            TranslateConfig::DEFAULT_CONTROLLER_NAME,
+            true,
+        ));
+        for ns in ["team-a", "team-b"] {
+            index.apply_service(mk_service(ns, "web", json!([{"port": 80}])));
+            index.apply_ingress(mk_ingress(ns, "i", json!({}), json!({"rules": [{"http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]})));
+        }
+        feeder.apply(&mut index, change(KindEvent::Namespace(Event::Init)));
+        feeder.apply(
+            &mut index,
+            change(KindEvent::Namespace(Event::InitApply(namespace("team-a")))),
+        );
+        feeder.apply(&mut index, change(KindEvent::Namespace(Event::InitDone)));
+        index.flush();
+        let namespaces = |index: &ClusterIndex| -> Vec<String> {
+            let mut units: Vec<String> = index
+                .desired()
+                .iter()
+                .map(|(_, v)| v.unit.to_string())
+                .collect();
+            units.dedup();
+            units
+        };
+        assert_eq!(namespaces(&index), ["Ingress/team-a/i"]);
+        // team-b gains the label; team-a loses it.
+        feeder.apply(
+            &mut index,
+            change(KindEvent::Namespace(Event::Apply(namespace("team-b")))),
+        );
+        feeder.apply(
+            &mut index,
+            change(KindEvent::Namespace(Event::Delete(namespace("team-a")))),
+        );
+        index.flush();
+        assert_eq!(namespaces(&index), ["Ingress/team-b/i"]);
     }
 }

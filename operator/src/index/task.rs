@@ -141,7 +141,11 @@ impl IndexTask {
         let served_ingresses = self
             .index
             .ingresses()
-            .filter(|ingress| class::selects(self.index.config(), self.index.snapshot(), ingress))
+            .filter(|ingress| {
+                self.index
+                    .serves_namespace(ingress.metadata.namespace.as_deref().unwrap_or("default"))
+                    && class::selects(self.index.config(), self.index.snapshot(), ingress)
+            })
             .map(|ingress| {
                 let current = ingress
                     .status

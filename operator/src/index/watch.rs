@@ -5,7 +5,7 @@ use std::fmt::Debug;
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
@@ -34,6 +34,8 @@ pub enum KindEvent {
     Service(watcher::Event<Service>),
     EndpointSlice(watcher::Event<EndpointSlice>),
     Secret(watcher::Event<Secret>),
+    /// Namespaces matching the namespace label selector.
+    Namespace(watcher::Event<Namespace>),
 }
 
 /// Which namespaces to watch.
@@ -42,6 +44,9 @@ pub enum Namespaces {
     #[default]
     All,
     Only(Vec<String>),
+    /// Namespaces whose labels match this selector (objects are watched in
+    /// every namespace, and served only in matching ones).
+    Selector(String),
 }
 
 fn strip<K: Resource>(object: &mut K) {
@@ -118,9 +123,18 @@ pub fn spawn_watches(
         KindEvent::IngressClass,
     )];
     let scopes: Vec<Option<&str>> = match namespaces {
-        Namespaces::All => vec![None],
+        Namespaces::All | Namespaces::Selector(_) => vec![None],
         Namespaces::Only(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
     };
+    if let Namespaces::Selector(selector) = namespaces {
+        tasks.push(spawn_watch(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default().labels(selector),
+            None,
+            changes.clone(),
+            KindEvent::Namespace,
+        ));
+    }
     for ns in scopes {
         tasks.push(spawn_watch(
             namespaced::<Ingress>(client, ns),
@@ -157,11 +171,12 @@ pub fn spawn_watches(
 /// How many initial lists must complete before the caches count as synced.
 pub fn expected_syncs(namespaces: &Namespaces) -> usize {
     let per_scope = 4;
-    1 + per_scope
-        * match namespaces {
-            Namespaces::All => 1,
-            Namespaces::Only(list) => list.len(),
-        }
+    match namespaces {
+        Namespaces::All => 1 + per_scope,
+        Namespaces::Only(list) => 1 + per_scope * list.len(),
+        // Plus the Namespace watch.
+        Namespaces::Selector(_) => 2 + per_scope,
+    }
 }
 
 /// `namespace/name` of an object.
