@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apisix_operator::sync::synthetic::synthetic_state;
 use apisix_operator_chaos_tests::{STATUS_PREFIX, SyntheticSpec};
-use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema};
+use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, eventually};
 use etcd_client::GetOptions;
 
 const CLUSTER: &str = "chaos";
@@ -134,10 +134,9 @@ impl Cluster {
     }
 
     async fn wait_matches(&self, spec: SyntheticSpec, what: &str) {
-        eventually(
-            what,
-            || async move { self.matches(spec).await.then_some(()) },
-        )
+        eventually(what, GENEROUS, || async move {
+            self.matches(spec).await.then_some(())
+        })
         .await;
     }
 }
@@ -175,28 +174,12 @@ fn write_spec(path: &Path, spec: SyntheticSpec) {
     std::fs::rename(tmp, path).unwrap();
 }
 
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + GENEROUS;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn wait_leading(replica: &ReplicaProcess) {
-    eventually(&format!("{} to lead", replica.identity), || async move {
-        replica.leading().then_some(())
-    })
+    eventually(
+        &format!("{} to lead", replica.identity),
+        GENEROUS,
+        || async move { replica.leading().then_some(()) },
+    )
     .await;
 }
 
@@ -234,7 +217,7 @@ async fn a_frozen_leader_cannot_write_after_resuming() {
 
     // The frozen replica still wants the old state, and resumes.
     a.signal(libc::SIGCONT);
-    eventually("the resumed replica to step down", || async {
+    eventually("the resumed replica to step down", GENEROUS, || async {
         let statuses = a.statuses();
         statuses
             .last()
@@ -294,9 +277,11 @@ async fn after_a_kill_a_follower_takes_over_and_a_restarted_replica_rejoins() {
     // The killed replica restarts under the same name and follows.
     drop(a);
     let a = cluster.start("kill-a", GEN2, &FAST);
-    eventually("the restarted replica to report as a follower", || async {
-        (!a.statuses().is_empty()).then_some(())
-    })
+    eventually(
+        "the restarted replica to report as a follower",
+        GENEROUS,
+        || async { (!a.statuses().is_empty()).then_some(()) },
+    )
     .await;
     // Then the leader goes away gracefully and the restarted one leads.
     b.signal(libc::SIGTERM);
@@ -324,7 +309,7 @@ async fn sigterm_releases_the_lease_so_the_successor_need_not_wait_for_expiry() 
     cluster
         .wait_matches(GEN1, "the first leader's writes")
         .await;
-    eventually("the follower to report", || async {
+    eventually("the follower to report", GENEROUS, || async {
         (!b.statuses().is_empty()).then_some(())
     })
     .await;

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use apisix_operator::telemetry::{SyncMetrics, TranslateMetrics};
-use apisix_operator_testenv::{EtcdOptions, EtcdTls, ManagedProcess, TestEnv, ports};
+use apisix_operator_testenv::{EtcdOptions, EtcdTls, ManagedProcess, TestEnv, eventually, ports};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, PostParams};
@@ -48,24 +48,6 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((status, body))
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + GENEROUS;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -131,7 +113,7 @@ async fn readiness_metrics_sigterm_and_diff() {
         &env.apiserver.kubeconfig_for("ops-user", None).unwrap(),
     );
     let first = start("ready", "ops-a", &user_kubeconfig, &[]);
-    let (status, body) = eventually("/readyz to answer", || async {
+    let (status, body) = eventually("/readyz to answer", GENEROUS, || async {
         http_get(first.port, "/readyz")
     })
     .await;
@@ -150,7 +132,7 @@ async fn readiness_metrics_sigterm_and_diff() {
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
-    eventually("/readyz to turn 200", || async {
+    eventually("/readyz to turn 200", GENEROUS, || async {
         (http_get(first.port, "/readyz")?.0 == 200).then_some(())
     })
     .await;
@@ -192,7 +174,7 @@ async fn readiness_metrics_sigterm_and_diff() {
             .spec?
             .holder_identity
     };
-    eventually("term-a to lead", || {
+    eventually("term-a to lead", GENEROUS, || {
         let leases = leases.clone();
         async move { (holder(leases).await.as_deref() == Some("term-a")).then_some(()) }
     })
@@ -201,7 +183,7 @@ async fn readiness_metrics_sigterm_and_diff() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     leader.process.signal(libc::SIGTERM).unwrap();
     let stopped = std::time::Instant::now();
-    let status = eventually("term-a to exit", || {
+    let status = eventually("term-a to exit", GENEROUS, || {
         let exited = leader.process.exited();
         async move { exited }
     })
@@ -212,7 +194,7 @@ async fn readiness_metrics_sigterm_and_diff() {
         "shutdown took {:?}",
         stopped.elapsed()
     );
-    eventually("term-b to lead after the release", || {
+    eventually("term-b to lead after the release", GENEROUS, || {
         let leases = leases.clone();
         async move { (holder(leases).await.as_deref() == Some("term-b")).then_some(()) }
     })

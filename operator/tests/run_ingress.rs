@@ -12,7 +12,7 @@ use std::time::Duration;
 use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema};
+use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, eventually};
 use etcd_client::GetOptions;
 use k8s_openapi::api::core::v1::{Event, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -70,30 +70,12 @@ async fn etcd_dump(etcd: &mut etcd_client::Client) -> BTreeMap<String, (Value, i
         .collect()
 }
 
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + GENEROUS;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn wait_for(
     etcd: &etcd_client::Client,
     want: &BTreeMap<String, Value>,
     what: &str,
 ) -> BTreeMap<String, (Value, i64)> {
-    eventually(what, || {
+    eventually(what, GENEROUS, || {
         let mut etcd = etcd.clone();
         async move {
             let have = etcd_dump(&mut etcd).await;
@@ -194,7 +176,7 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
 
     // 2. Served Ingresses get the load-balancer status.
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "shop");
-    eventually("the load-balancer status", || {
+    eventually("the load-balancer status", GENEROUS, || {
         let ingresses = ingresses.clone();
         async move {
             let list = ingresses.list(&ListParams::default()).await.ok()?;
@@ -258,7 +240,7 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
         .await
         .unwrap();
     let events: Api<Event> = Api::namespaced(client.clone(), "shop");
-    eventually("a Warning Event for the bad annotation", || {
+    eventually("a Warning Event for the bad annotation", GENEROUS, || {
         let events = events.clone();
         async move {
             let list = events.list(&ListParams::default()).await.ok()?;

@@ -19,6 +19,7 @@ mod kubeconfig;
 mod pki;
 pub mod ports;
 mod process;
+mod wait;
 mod workdir;
 
 pub use apiserver::KubeApiServer;
@@ -27,6 +28,7 @@ pub use error::TestEnvError;
 pub use etcd::{EtcdOptions, EtcdServer, EtcdTls};
 pub use pki::{CertificateAuthority, IssuedCert};
 pub use process::ManagedProcess;
+pub use wait::eventually;
 pub use workdir::WorkDir;
 
 use tokio::sync::OnceCell;

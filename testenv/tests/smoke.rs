@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use apisix_operator_testenv::{TestEnv, apisix_schema};
+use apisix_operator_testenv::{TestEnv, apisix_schema, eventually};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -26,24 +26,6 @@ const WIDGET_CRD: &str = r#"{
     }]
   }
 }"#;
-
-async fn poll<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn kube_apiserver_serves_namespaces_crds_and_leases() {
@@ -69,16 +51,20 @@ async fn kube_apiserver_serves_namespaces_crds_and_leases() {
     let crd: CustomResourceDefinition = serde_json::from_str(WIDGET_CRD).unwrap();
     crds.create(&PostParams::default(), &crd).await.unwrap();
     let gvk = kube::api::GroupVersionKind::gvk("smoke.example.com", "v1", "Widget");
-    let widgets = poll("the Widget CRD to be served", || {
-        let client = client.clone();
-        let gvk = gvk.clone();
-        async move {
-            let (resource, _) = kube::discovery::pinned_kind(&client, &gvk).await.ok()?;
-            let api: Api<kube::api::DynamicObject> =
-                Api::namespaced_with(client, "smoke", &resource);
-            api.list(&Default::default()).await.ok().map(|_| resource)
-        }
-    })
+    let widgets = eventually(
+        "the Widget CRD to be served",
+        Duration::from_secs(60),
+        || {
+            let client = client.clone();
+            let gvk = gvk.clone();
+            async move {
+                let (resource, _) = kube::discovery::pinned_kind(&client, &gvk).await.ok()?;
+                let api: Api<kube::api::DynamicObject> =
+                    Api::namespaced_with(client, "smoke", &resource);
+                api.list(&Default::default()).await.ok().map(|_| resource)
+            }
+        },
+    )
     .await;
     assert_eq!(widgets.plural, "widgets");
 

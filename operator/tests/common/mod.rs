@@ -12,6 +12,7 @@ use apisix_operator::apisix::Ownership;
 use apisix_operator::leader::{FenceKey, LeaseConfig};
 use apisix_operator::replica::ReplicaConfig;
 use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits};
+pub use apisix_operator_testenv::eventually;
 use etcd_client::GetOptions;
 
 pub const CLUSTER: &str = "it";
@@ -96,25 +97,6 @@ pub async fn current_revision(etcd: &mut etcd_client::Client) -> i64 {
         .header()
         .unwrap()
         .revision()
-}
-
-/// Polls `probe` every 50 ms until it returns `Some`, or panics after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 pub fn shared(
