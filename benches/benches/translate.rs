@@ -17,6 +17,7 @@ fn cluster() -> ClusterIndex {
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: "apisix".into(),
         keyring: None,
+        schemas: None,
     });
     index.apply_ingress_class(
         serde_json::from_value(json!({

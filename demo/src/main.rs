@@ -72,6 +72,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     step("starting three operator replicas");
     let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
     let mut replicas: BTreeMap<String, ManagedProcess> = BTreeMap::new();
+    // APISIX 3.18's plugin schemas, when ../shared has them.
+    let schema = PathBuf::from("../shared/apisix-schema/control-api-schema.json");
+    let schema_flag = schema
+        .exists()
+        .then(|| format!("--apisix-schema={}", schema.display()));
     for i in 1..=3 {
         let identity = format!("replica-{i}");
         let process = ManagedProcess::spawn_with_env(
@@ -85,7 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "--lease-namespace=default".into(),
                 "--ingress-status-address=192.0.2.10".into(),
                 format!("--listen-address=127.0.0.1:{}", 19090 + i),
-            ],
+            ]
+            .into_iter()
+            .chain(schema_flag.clone())
+            .collect::<Vec<_>>(),
             &[("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")],
             &env.workdir.path().join(format!("{identity}.log")),
         )?;
@@ -183,6 +191,7 @@ fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
+        schemas: None,
     });
     for (file, object) in objects {
         let _ = apply_object(&mut index, file, object.clone());

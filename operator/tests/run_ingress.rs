@@ -35,6 +35,7 @@ fn config() -> TranslateConfig {
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
+        schemas: None,
     }
 }
 
@@ -146,7 +147,7 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
         .unwrap();
     create_all(&client, read_objects(&examples()).unwrap()).await;
 
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "run".into(),
         format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
         format!("--prefix={PREFIX}"),
@@ -158,6 +159,12 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
         "--ingress-status-address=192.0.2.10".into(),
         "--listen-address=127.0.0.1:0".into(),
     ];
+    // Check plugin configurations against APISIX 3.18's schemas when present.
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/apisix-schema/control-api-schema.json");
+    if schema.exists() {
+        args.push(format!("--apisix-schema={}", schema.display()));
+    }
     let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
     let log = env.workdir.path().join("operator-run.log");
     let operator = ManagedProcess::spawn_with_env(

@@ -64,9 +64,40 @@ pub struct TranslationArgs {
         hide_env_values = true
     )]
     pub data_encryption_keyring: Vec<String>,
+    /// A saved APISIX Control API `/v1/schema` response; plugin configurations are checked against it.
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_APISIX_SCHEMA",
+        conflicts_with = "apisix_control_url"
+    )]
+    pub apisix_schema: Option<PathBuf>,
+    /// An APISIX Control API base URL (e.g. http://apisix:9090) to fetch `/v1/schema` from at start.
+    #[arg(long, env = "APISIX_OPERATOR_APISIX_CONTROL_URL")]
+    pub apisix_control_url: Option<String>,
 }
 
 impl TranslationArgs {
+    /// Loads the APISIX schema from the file or the Control API. Called
+    /// before any runtime exists, so a URL is fetched on a runtime of its own.
+    fn load_schemas(&self) -> Result<Option<crate::apisix::ApisixSchemas>, String> {
+        if let Some(path) = &self.apisix_schema {
+            return crate::apisix::ApisixSchemas::from_file(path)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        let Some(url) = &self.apisix_control_url else {
+            return Ok(None);
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(crate::apisix::control_api::fetch_schemas(url))
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn to_config(&self) -> Result<TranslateConfig, String> {
         let prefix = self.prefix.trim_end_matches('/').to_string();
         if !prefix.starts_with('/') || prefix.len() < 2 {
@@ -80,6 +111,7 @@ impl TranslationArgs {
             ownership: Ownership::new(&self.cluster).map_err(|e| format!("--cluster: {e}"))?,
             controller_name: self.controller_name.clone(),
             ingress_class: self.ingress_class.clone(),
+            schemas: self.load_schemas()?.map(std::sync::Arc::new),
             keyring: match self.data_encryption_keyring.as_slice() {
                 [] => None,
                 keys => Some(

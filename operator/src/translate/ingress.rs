@@ -75,6 +75,11 @@ impl<'a> IngressTranslator<'a> {
         let raw: BTreeMap<String, String> =
             ingress.metadata.annotations.clone().unwrap_or_default();
         let mut annotations = annotations::parse(&raw)?;
+        if let Some(schemas) = &input.config.schemas {
+            for (name, conf) in &annotations.plugins {
+                schemas.check(name, conf, crate::apisix::PluginUse::Http)?;
+            }
+        }
         super::encrypt_plugin_fields(&mut annotations.plugins, input.config.keyring.as_ref());
         Ok(IngressTranslator {
             input,

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey, Keyring, Ownership};
+use std::sync::Arc;
+
+use crate::apisix::{ApisixDir, ApisixSchemas, CanonicalValue, EtcdKey, Keyring, Ownership};
 use crate::index::{Snapshot, UnitDeps};
 
 /// Settings that shape translation.
@@ -29,6 +31,10 @@ pub struct TranslateConfig {
     /// When set, secret fields (ssl keys, plugin `encrypt_fields`) are
     /// written encrypted as APISIX's data encryption expects.
     pub keyring: Option<Keyring>,
+    /// APISIX's plugin schemas: when set, every plugin configuration is
+    /// checked as the data plane would, and plugins it does not load are
+    /// errors. Without it the data plane's silent rejection is the only check.
+    pub schemas: Option<Arc<ApisixSchemas>>,
 }
 
 impl TranslateConfig {
@@ -90,6 +96,8 @@ pub enum TranslateError {
     Tls { secret: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Plugin(#[from] crate::apisix::PluginError),
     #[error("internal error: {0}")]
     Internal(String),
 }

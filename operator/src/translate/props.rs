@@ -188,6 +188,7 @@ fn generated_ingresses_translate_deterministically_into_valid_apisix_objects() {
                 controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
                 ingress_class: "apisix".into(),
                 keyring: None,
+                schemas: None,
             };
             let (snapshot, objects) = build(&services, &ingresses);
             for object in &objects {

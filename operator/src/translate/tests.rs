@@ -20,6 +20,7 @@ pub(crate) fn config() -> TranslateConfig {
         controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
+        schemas: None,
     }
 }
 
@@ -75,6 +76,14 @@ pub(crate) fn mk_ingress(ns: &str, name: &str, annotations: Value, spec: Value) 
         "spec": spec,
     }))
     .unwrap()
+}
+
+/// APISIX 3.18's Control API schema from `../shared`, when present.
+pub(crate) fn shared_schemas() -> Option<std::sync::Arc<crate::apisix::ApisixSchemas>> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/apisix-schema/control-api-schema.json");
+    path.exists()
+        .then(|| std::sync::Arc::new(crate::apisix::ApisixSchemas::from_file(&path).unwrap()))
 }
 
 pub(crate) fn test_cert() -> (String, String) {
@@ -530,6 +539,22 @@ fn each_annotation_has_its_reference_meaning() {
             .collect();
         let ing = mk_ingress("ns", "i", json!(map), simple_spec("/", "Prefix"));
         let out = run(&base_snapshot(), &ing).unwrap_or_else(|e| panic!("{map:?}: {e}"));
+        // What we generate passes APISIX's own plugin schemas.
+        if let Some(schemas) = shared_schemas() {
+            let mut config = config();
+            config.schemas = Some(schemas);
+            let snapshot = base_snapshot();
+            let checked = ingress::translate(
+                TranslateInput {
+                    config: &config,
+                    snapshot: &snapshot,
+                },
+                &ing,
+            );
+            checked
+                .result
+                .unwrap_or_else(|e| panic!("{map:?} fails APISIX's schema: {e}"));
+        }
         let route = &routes(&out)[0];
         assert_eq!(route.pointer(pointer), Some(&expected), "{map:?}: {route}");
     }
@@ -770,5 +795,47 @@ fn a_keyring_encrypts_ssl_keys_and_plugin_secret_fields_deterministically() {
     assert_eq!(
         value(ApisixDir::Routes)["plugins"]["csrf"]["key"],
         keyring.encrypt("s3cret")
+    );
+}
+
+#[test]
+fn with_a_schema_unknown_and_invalid_plugin_configurations_are_errors() {
+    let schemas = crate::apisix::ApisixSchemas::from_value(
+        "fixture",
+        json!({"plugins": {"cors": {"schema": {"type": "object", "properties": {
+            "allow_origins": {"type": "string", "pattern": "^(\\*|https?://.+)$"}}}}}}),
+    )
+    .unwrap();
+    let mut config = config();
+    config.schemas = Some(std::sync::Arc::new(schemas));
+    let snapshot = base_snapshot();
+    let translate = |annotations: Value| {
+        let ing = mk_ingress("ns", "i", annotations, simple_spec("/", "Prefix"));
+        ingress::translate(
+            TranslateInput {
+                config: &config,
+                snapshot: &snapshot,
+            },
+            &ing,
+        )
+        .result
+    };
+    assert!(translate(json!({"k8s.apisix.apache.org/enable-cors": "true", "k8s.apisix.apache.org/cors-allow-origin": "https://a.com"})).is_ok());
+    let invalid = translate(json!({"k8s.apisix.apache.org/enable-cors": "true", "k8s.apisix.apache.org/cors-allow-origin": "ftp://a"})).unwrap_err();
+    assert!(
+        matches!(
+            invalid,
+            TranslateError::Plugin(crate::apisix::PluginError::Invalid { .. })
+        ),
+        "{invalid}"
+    );
+    // This data plane does not load csrf: the Ingress would silently lose it.
+    let unknown = translate(
+        json!({"k8s.apisix.apache.org/enable-csrf": "true", "k8s.apisix.apache.org/csrf-key": "k"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "plugin csrf is not loaded on the APISIX data plane (not in its schema)"
     );
 }
