@@ -101,3 +101,21 @@ fn a_bad_prefix_or_cluster_is_a_usage_error() {
         Some(2)
     );
 }
+
+#[test]
+fn crds_and_version_subcommands() {
+    let binary = env!("CARGO_BIN_EXE_apisix-operator");
+    let crds = Command::new(binary).arg("crds").output().unwrap();
+    assert!(crds.status.success());
+    let checked_in = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/apisix-operator-crds.yaml"),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&crds.stdout), checked_in);
+    let version = Command::new(binary).arg("version").output().unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("apisix-operator {}", env!("CARGO_PKG_VERSION"))
+    );
+}

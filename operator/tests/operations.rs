@@ -351,6 +351,47 @@ async fn diff_detects_drift_and_etcd_security_works() {
         String::from_utf8_lossy(&bad.stderr)
     );
 
+    // `run` itself works over mutual TLS: it loads its mirror (ready) and,
+    // leading, claims the fence in that etcd.
+    let port = ports::free_port().unwrap();
+    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    let run = ManagedProcess::spawn_with_env(
+        "run-mtls",
+        binary(),
+        &[
+            format!("--etcd-endpoints={url}"),
+            format!("--etcd-ca-file={ca}"),
+            format!("--etcd-cert-file={cert}"),
+            format!("--etcd-key-file={key}"),
+            "--cluster=mtls".into(),
+            "--lease-name=ops-mtls".into(),
+            "--lease-namespace=default".into(),
+            "--identity=mtls-a".into(),
+            format!("--listen-address=127.0.0.1:{port}"),
+        ],
+        &[("KUBECONFIG", kubeconfig.as_str())],
+        &env.workdir.path().join("run-mtls.log"),
+    )
+    .unwrap();
+    eventually("run over mTLS to be ready", GENEROUS, || async {
+        (http_get(port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+    let mut mtls_client = tls.client().await.unwrap();
+    eventually("the fence claimed over mTLS", GENEROUS, || {
+        let mut client = mtls_client.clone();
+        async move {
+            let fence = client
+                .get("/operator/apisix/mtls/leader", None)
+                .await
+                .ok()?;
+            (!fence.kvs().is_empty()).then_some(())
+        }
+    })
+    .await;
+    let _ = mtls_client.status().await.unwrap();
+    drop(run);
+
     // User and password authentication.
     let auth = env
         .private_etcd("auth", EtcdOptions::default())
