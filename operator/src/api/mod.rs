@@ -15,6 +15,11 @@ pub use common::{
     ApisixStatus, Condition, Plugin, SecretReference, TimeoutSettings, all_crds, crds_yaml,
 };
 pub use consumer::{ApisixConsumer, ApisixConsumerSpec, AuthParameter};
+
+/// Secret references of consumer credentials.
+pub mod consumer_secret {
+    pub use super::consumer::LocalSecretReference;
+}
 pub use global::{
     ApisixClusterConfig, ApisixClusterConfigSpec, ApisixGlobalRule, ApisixGlobalRuleSpec,
     ApisixPluginConfig, ApisixPluginConfigSpec,

@@ -249,10 +249,10 @@ impl<'a> IngressTranslator<'a> {
             route.insert("plugins".into(), json!(self.annotations.plugins));
         }
         if let Some(config_name) = &self.annotations.plugin_config_name {
-            let identity = format!("ApisixPluginConfig/{}/{config_name}", self.namespace);
             route.insert(
                 "plugin_config_id".into(),
-                object_id(&self.config().ownership, IdKind::PluginConfig, &identity).into(),
+                super::plugin_sets::plugin_config_id(self.config(), self.namespace, config_name)
+                    .into(),
             );
         }
         let config = self.input.config;

@@ -3,9 +3,13 @@
 //! always gives the same output, on every replica.
 
 pub mod annotations;
+pub mod apisix_tls;
 pub mod backend;
 pub mod class;
+pub mod consumer;
 pub mod ingress;
+pub mod plugin_sets;
+pub mod plugins;
 pub mod tls;
 
 use std::collections::BTreeMap;
@@ -145,6 +149,8 @@ pub(crate) fn display_name(name: String) -> String {
     name[..end].to_string()
 }
 
+#[cfg(test)]
+mod crd_tests;
 #[cfg(test)]
 mod props;
 #[cfg(test)]

@@ -76,6 +76,21 @@ fn has_pem_block(text: &str, label_ok: impl Fn(&str) -> bool) -> bool {
     false
 }
 
+/// A CA certificate from a Secret: `ca.crt`, else `tls.crt`, else `cert`.
+pub fn ca_certificate(snapshot: &Snapshot, key: &ObjectKey) -> Result<String, TranslateError> {
+    let secret = snapshot
+        .secret(key)
+        .ok_or_else(|| tls_error(key, "not found"))?;
+    let ca = ["ca.crt", "tls.crt", "cert"]
+        .iter()
+        .find_map(|name| field(secret, name))
+        .ok_or_else(|| tls_error(key, "needs ca.crt (or tls.crt, or cert)"))?;
+    if !has_pem_block(&ca, |label| label == "CERTIFICATE") {
+        return Err(tls_error(key, "holds no PEM CERTIFICATE for the CA"));
+    }
+    Ok(ca)
+}
+
 /// The ssl object value (without id).
 pub fn ssl_value(cert: String, key: String, snis: &[String], labels: Value) -> Value {
     json!({"cert": cert, "key": key, "snis": snis, "labels": labels})

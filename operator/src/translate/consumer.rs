@@ -1,0 +1,266 @@
+//! ApisixConsumer → an APISIX consumer (key = username) with one
+//! authentication plugin, credentials inline or from a Secret, plus any
+//! extra plugins.
+//!
+//! The username is `ao_<cluster>_<namespace>_<name>` with `.` written as `_`
+//! (namespaces and names never contain `_`, so two consumers never share a
+//! username, unlike the reference's `-` → `_` mapping); when that exceeds
+//! APISIX's 64 characters it is `ao_<cluster>_c<hash>` instead.
+
+use serde_json::{Map, Value, json};
+
+use super::plugins::{plugins_object, secret_strings};
+use super::{TranslateError, TranslateInput, Translation, UnitObjects, labels};
+use crate::api::ApisixConsumer;
+use crate::apisix::{ApisixDir, IdKind, PluginUse, is_valid_id, object_id};
+use crate::index::{Dependency, ObjectKey, UnitDeps};
+
+pub const KIND: &str = "ApisixConsumer";
+
+pub fn username(config: &super::TranslateConfig, namespace: &str, name: &str) -> String {
+    let readable = format!(
+        "{}{namespace}_{}",
+        config.ownership.id_prefix(),
+        name.replace('.', "_")
+    );
+    if is_valid_id(&readable) {
+        readable
+    } else {
+        object_id(
+            &config.ownership,
+            IdKind::Consumer,
+            &format!("{KIND}/{namespace}/{name}"),
+        )
+    }
+}
+
+pub fn translate(input: TranslateInput<'_>, object: &ApisixConsumer) -> Translation {
+    let mut deps = UnitDeps::new();
+    let result = build(input, object, &mut deps);
+    Translation { result, deps }
+}
+
+/// The credentials of one method: inline, or every key of the Secret.
+fn credentials<T: serde::Serialize>(
+    input: TranslateInput<'_>,
+    deps: &mut UnitDeps,
+    namespace: &str,
+    value: Option<&T>,
+    secret: Option<&crate::api::consumer_secret::LocalSecretReference>,
+) -> Result<Map<String, Value>, TranslateError> {
+    if let Some(value) = value {
+        let json =
+            serde_json::to_value(value).map_err(|e| TranslateError::Internal(e.to_string()))?;
+        return Ok(json.as_object().cloned().unwrap_or_default());
+    }
+    let reference =
+        secret.ok_or_else(|| TranslateError::Invalid("set value or secretRef".into()))?;
+    let key = ObjectKey::new(namespace, &reference.name);
+    deps.insert(Dependency::Secret(key.clone()));
+    let secret = input
+        .snapshot
+        .secret(&key)
+        .ok_or_else(|| TranslateError::Invalid(format!("secretRef {key} not found")))?;
+    Ok(secret_strings(secret)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect())
+}
+
+fn require(
+    fields: &Map<String, Value>,
+    method: &str,
+    names: &[&str],
+) -> Result<(), TranslateError> {
+    for name in names {
+        if fields
+            .get(*name)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(TranslateError::Invalid(format!("{method} needs {name}")));
+        }
+    }
+    Ok(())
+}
+
+/// Secret values are strings; turn the numeric and boolean ones back.
+fn typed(
+    fields: &mut Map<String, Value>,
+    integers: &[&str],
+    booleans: &[&str],
+    method: &str,
+) -> Result<(), TranslateError> {
+    for name in integers {
+        if let Some(Value::String(text)) = fields.get(*name) {
+            let number: i64 = text.parse().map_err(|_| {
+                TranslateError::Invalid(format!("{method}.{name} {text:?} is not an integer"))
+            })?;
+            fields.insert((*name).to_string(), number.into());
+        }
+    }
+    for name in booleans {
+        if let Some(Value::String(text)) = fields.get(*name) {
+            let flag = match text.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(TranslateError::Invalid(format!(
+                        "{method}.{name} {text:?} is not true or false"
+                    )));
+                }
+            };
+            fields.insert((*name).to_string(), flag.into());
+        }
+    }
+    Ok(())
+}
+
+fn build(
+    input: TranslateInput<'_>,
+    object: &ApisixConsumer,
+    deps: &mut UnitDeps,
+) -> Result<UnitObjects, TranslateError> {
+    let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
+    let name = object.metadata.name.as_deref().unwrap_or_default();
+    let auth = &object.spec.auth_parameter;
+    let (plugin, mut conf) = if let Some(c) = &auth.key_auth {
+        let fields = credentials(
+            input,
+            deps,
+            namespace,
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )?;
+        require(&fields, "keyAuth", &["key"])?;
+        ("key-auth", json!({"key": fields["key"]}))
+    } else if let Some(c) = &auth.basic_auth {
+        let fields = credentials(
+            input,
+            deps,
+            namespace,
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )?;
+        require(&fields, "basicAuth", &["username", "password"])?;
+        (
+            "basic-auth",
+            json!({"username": fields["username"], "password": fields["password"]}),
+        )
+    } else if let Some(c) = &auth.jwt_auth {
+        let mut fields = credentials(
+            input,
+            deps,
+            namespace,
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )?;
+        require(&fields, "jwtAuth", &["key"])?;
+        typed(
+            &mut fields,
+            &["exp", "lifetime_grace_period"],
+            &["base64_secret"],
+            "jwtAuth",
+        )?;
+        if fields
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_some_and(|exp| exp < 1)
+        {
+            fields.insert("exp".into(), 86_400.into());
+        }
+        fields.retain(|_, v| !v.is_null());
+        ("jwt-auth", Value::Object(fields))
+    } else if let Some(c) = &auth.wolf_rbac {
+        let mut fields = credentials(
+            input,
+            deps,
+            namespace,
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )?;
+        fields.retain(|_, v| !v.is_null());
+        ("wolf-rbac", Value::Object(fields))
+    } else if let Some(c) = &auth.hmac_auth {
+        let fields = credentials(
+            input,
+            deps,
+            namespace,
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )?;
+        require(&fields, "hmacAuth", &["access_key", "secret_key"])?;
+        // APISIX 3 keeps only the key id and secret on the consumer; the
+        // algorithm, clock skew and header settings moved to the route's
+        // hmac-auth plugin. Refuse them here rather than drop them silently.
+        if let Some(moved) = fields
+            .iter()
+            .find(|(k, v)| !matches!(k.as_str(), "access_key" | "secret_key") && !v.is_null())
+        {
+            return Err(TranslateError::Invalid(format!(
+                "hmacAuth.{} is a route-level setting in APISIX 3: set it on the route's hmac-auth plugin",
+                moved.0
+            )));
+        }
+        (
+            "hmac-auth",
+            json!({"key_id": fields["access_key"], "secret_key": fields["secret_key"]}),
+        )
+    } else if let Some(c) = &auth.ldap_auth {
+        let fields = credentials(
+            input,
+            deps,
+            namespace,
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )?;
+        require(&fields, "ldapAuth", &["user_dn"])?;
+        ("ldap-auth", json!({"user_dn": fields["user_dn"]}))
+    } else {
+        return Err(TranslateError::Invalid(
+            "authParameter sets no authentication method".into(),
+        ));
+    };
+    if let Some(schemas) = &input.config.schemas {
+        schemas.check(plugin, &conf, PluginUse::Consumer)?;
+    }
+    if let Some(keyring) = &input.config.keyring {
+        // The consumer-side encrypt_fields of the auth plugins.
+        let field = match plugin {
+            "key-auth" => Some("key"),
+            "basic-auth" => Some("password"),
+            "jwt-auth" => Some("secret"),
+            "hmac-auth" => Some("secret_key"),
+            _ => None,
+        };
+        if let Some(Value::String(plain)) = field.and_then(|f| conf.get_mut(f)) {
+            *plain = keyring.encrypt(plain);
+        }
+    }
+    let mut plugins = match &object.spec.plugins {
+        Some(extra) => plugins_object(
+            input.config,
+            input.snapshot,
+            deps,
+            namespace,
+            extra,
+            PluginUse::Consumer,
+        )?,
+        None => Map::new(),
+    };
+    if plugins.contains_key(plugin) {
+        return Err(TranslateError::Invalid(format!(
+            "plugins repeats the authentication plugin {plugin}"
+        )));
+    }
+    plugins.insert(plugin.to_string(), conf.take());
+    let username = username(input.config, namespace, name);
+    let value = json!({
+        "username": username,
+        "labels": labels(input.config, KIND, namespace, name),
+        "plugins": plugins,
+    });
+    let mut out = UnitObjects::default();
+    out.add(input.config, ApisixDir::Consumers, &username, value)?;
+    Ok(out)
+}
