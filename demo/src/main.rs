@@ -11,14 +11,12 @@ use std::time::{Duration, Instant};
 use apisix_operator::cli::translate::{apply_object, collect_files, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema};
+use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, create_object};
 use clap::Parser;
 use etcd_client::GetOptions;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
-use kube::discovery::Scope;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -65,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         objects.extend(read_objects(file)?.into_iter().map(|o| (file.clone(), o)));
     }
     for (_, object) in &objects {
-        create(&client, object).await?;
+        create_object(&client, object).await?;
     }
     println!("    {} objects from {} file(s)", objects.len(), files.len());
 
@@ -198,32 +196,6 @@ fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
     }
     index.flush();
     dump(&index)
-}
-
-async fn create(client: &kube::Client, object: &Value) -> Result<(), Box<dyn std::error::Error>> {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk).await?;
-    let api: Api<DynamicObject> = match (
-        &capabilities.scope,
-        object["metadata"]["namespace"].as_str(),
-    ) {
-        (Scope::Namespaced, namespace) => {
-            let ns = namespace.unwrap_or("default");
-            let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
-            // Already there is fine.
-            let _ = Api::<Namespace>::all(client.clone())
-                .create(&PostParams::default(), &namespace)
-                .await;
-            Api::namespaced_with(client.clone(), ns, &resource)
-        }
-        (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
-    };
-    let dynamic: DynamicObject = serde_json::from_value(object.clone())?;
-    api.create(&PostParams::default(), &dynamic).await?;
-    Ok(())
 }
 
 async fn holder(leases: &Api<Lease>) -> Result<String, Box<dyn std::error::Error>> {

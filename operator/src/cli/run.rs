@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::TranslationArgs;
 use super::etcd_args::EtcdArgs;
 use super::kube_args::KubeArgs;
-use crate::index::watch::{Namespaces, expected_syncs, spawn_watches};
+use crate::index::watch::{Namespaces, spawn_watches};
 use crate::index::{ClusterIndex, Feeder, IndexTask, ObjectKey};
 use crate::leader::{FenceKey, LeaseConfig, default_identity};
 use crate::replica::{Replica, ReplicaConfig};
@@ -236,7 +236,7 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     let registry = Arc::new(metrics::registry(&sync_metrics, &translate_metrics));
 
     let (changes_tx, changes_rx) = mpsc::channel(1024);
-    let watches = spawn_watches(&kube, &settings.namespaces, changes_tx);
+    let (watches, expected_syncs) = spawn_watches(&kube, &settings.namespaces, changes_tx).await;
     let (desired_tx, desired_rx) = watch::channel(Arc::new(DesiredState::new()));
     let (ready_tx, ready_rx) = watch::channel(false);
     let (status_tx, status_rx) = watch::channel(Arc::default());
@@ -250,7 +250,7 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
                 _ => ClusterIndex::new(settings.translation.clone()),
             },
             feeder: Feeder::default(),
-            expected_syncs: expected_syncs(&settings.namespaces),
+            expected_syncs,
             changes: changes_rx,
             desired: desired_tx,
             ready: ready_tx,

@@ -13,7 +13,9 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::index::{ClusterIndex, UnitOutcome};
+use std::sync::Arc;
+
+use crate::index::{ApisixObject, ClusterIndex, UnitOutcome};
 use crate::translate::TranslateConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +160,24 @@ pub fn apply_object(
         }
         ("v1", "Service") => index.apply_service(typed::<Service>(path, object)?),
         ("v1", "Secret") => index.apply_secret(typed::<Secret>(path, object)?),
+        ("apisix.apache.org/v2", "ApisixTls") => {
+            index.apply_apisix(ApisixObject::Tls(Arc::new(typed(path, object)?)))
+        }
+        ("apisix.apache.org/v2", "ApisixConsumer") => {
+            index.apply_apisix(ApisixObject::Consumer(Arc::new(typed(path, object)?)))
+        }
+        ("apisix.apache.org/v2", "ApisixPluginConfig") => {
+            index.apply_apisix(ApisixObject::PluginConfig(Arc::new(typed(path, object)?)))
+        }
+        ("apisix.apache.org/v2", "ApisixGlobalRule") => {
+            index.apply_apisix(ApisixObject::GlobalRule(Arc::new(typed(path, object)?)))
+        }
+        ("apisix.apache.org/v2", "ApisixClusterConfig") => {
+            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("namespace");
+            }
+            index.apply_apisix(ApisixObject::ClusterConfig(Arc::new(typed(path, object)?)))
+        }
         ("discovery.k8s.io/v1", "EndpointSlice") => {
             index.apply_endpoint_slice(typed::<EndpointSlice>(path, object)?)
         }

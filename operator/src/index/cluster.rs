@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use super::sources::ApisixObject;
 use super::{Dependency, DependencyIndex, ObjectKey, Snapshot};
 use crate::sync::{DesiredState, UnitKey};
 use crate::translate::{TranslateConfig, TranslateError, TranslateInput, ingress};
@@ -37,6 +38,8 @@ pub struct ClusterIndex {
     config: TranslateConfig,
     snapshot: Snapshot,
     ingresses: BTreeMap<ObjectKey, Arc<Ingress>>,
+    /// The APISIX CRs, by unit.
+    apisix: BTreeMap<UnitKey, ApisixObject>,
     deps: DependencyIndex,
     desired: DesiredState,
     errors: BTreeMap<UnitKey, TranslateError>,
@@ -65,6 +68,7 @@ impl ClusterIndex {
             config,
             snapshot: Snapshot::default(),
             ingresses: BTreeMap::new(),
+            apisix: BTreeMap::new(),
             deps: DependencyIndex::default(),
             desired: DesiredState::new(),
             errors: BTreeMap::new(),
@@ -104,6 +108,12 @@ impl ClusterIndex {
                 .iter()
                 .filter(|(key, _)| key.namespace == namespace)
                 .map(|(_, ingress)| ingress::unit_key(ingress))
+                .chain(
+                    self.apisix
+                        .iter()
+                        .filter(|(_, o)| o.namespace() == Some(namespace))
+                        .map(|(unit, _)| unit.clone()),
+                )
                 .collect();
             self.dirty.extend(units);
         }
@@ -159,6 +169,37 @@ impl ClusterIndex {
         }
     }
 
+    /// Adds or updates an APISIX CR.
+    pub fn apply_apisix(&mut self, object: ApisixObject) {
+        let unit = object.unit_key();
+        if let ApisixObject::PluginConfig(pc) = &object {
+            let key = meta_key(&pc.metadata);
+            self.snapshot.apply_plugin_config(key.clone());
+            self.mark_dependents(&Dependency::PluginConfig(key));
+        }
+        self.dirty.insert(unit.clone());
+        self.apisix.insert(unit, object);
+    }
+
+    /// Removes an APISIX CR by its unit key.
+    pub fn delete_apisix(&mut self, unit: &UnitKey) {
+        if let Some(ApisixObject::PluginConfig(pc)) = self.apisix.remove(unit) {
+            let key = meta_key(&pc.metadata);
+            self.snapshot.delete_plugin_config(&key);
+            self.mark_dependents(&Dependency::PluginConfig(key));
+        }
+        self.dirty.insert(unit.clone());
+    }
+
+    /// The APISIX CRs of one kind.
+    pub fn apisix_objects(&self, kind: &str) -> impl Iterator<Item = &ApisixObject> {
+        self.apisix.values().filter(move |o| o.kind() == kind)
+    }
+
+    pub fn apisix_object(&self, unit: &UnitKey) -> Option<&ApisixObject> {
+        self.apisix.get(unit)
+    }
+
     pub fn apply_service(&mut self, service: Service) {
         let key = self.snapshot.apply_service(service);
         self.mark_dependents(&Dependency::Service(key));
@@ -207,6 +248,7 @@ impl ClusterIndex {
             .ingresses
             .values()
             .map(|i| ingress::unit_key(i))
+            .chain(self.apisix.keys().cloned())
             .collect();
         self.dirty.extend(units);
     }
@@ -225,6 +267,56 @@ impl ClusterIndex {
     }
 
     fn retranslate(&mut self, unit: UnitKey) -> UnitOutcome {
+        if let Some(object) = self.apisix.get(&unit).cloned() {
+            return self.retranslate_apisix(unit, &object);
+        }
+        if !unit.as_str().starts_with("Ingress/") {
+            self.desired.remove_unit(&unit);
+            self.deps.remove(&unit);
+            self.errors.remove(&unit);
+            return UnitOutcome::Removed { unit };
+        }
+        self.retranslate_ingress(unit)
+    }
+
+    /// Whether a CR's `ingressClassName` selects this operator: unset, our
+    /// class name, or one of our IngressClasses.
+    fn serves_class(&self, class: Option<&str>) -> bool {
+        class.is_none_or(|name| {
+            name == self.config.ingress_class
+                || self
+                    .snapshot
+                    .ingress_class(name)
+                    .and_then(|c| c.spec.as_ref())
+                    .and_then(|spec| spec.controller.as_deref())
+                    == Some(self.config.controller_name.as_str())
+        })
+    }
+
+    fn retranslate_apisix(&mut self, unit: UnitKey, object: &ApisixObject) -> UnitOutcome {
+        let served = object
+            .namespace()
+            .is_none_or(|ns| self.serves_namespace(ns))
+            && self.serves_class(object.ingress_class_name());
+        let translation = if served {
+            object.translate(TranslateInput {
+                config: &self.config,
+                snapshot: &self.snapshot,
+            })
+        } else {
+            crate::translate::Translation {
+                result: Ok(Default::default()),
+                deps: Default::default(),
+            }
+        };
+        let mut deps = translation.deps;
+        if object.ingress_class_name().is_some() {
+            deps.insert(Dependency::IngressClasses);
+        }
+        self.apply_translation(unit, deps, translation.result)
+    }
+
+    fn retranslate_ingress(&mut self, unit: UnitKey) -> UnitOutcome {
         let Some(ingress) = ingress_key(&unit).and_then(|key| self.ingresses.get(&key).cloned())
         else {
             self.desired.remove_unit(&unit);
@@ -247,8 +339,19 @@ impl ClusterIndex {
             },
             &ingress,
         );
-        self.deps.set(&unit, translation.deps);
-        let result = translation.result.and_then(|objects| {
+        self.apply_translation(unit, translation.deps, translation.result)
+    }
+
+    /// Records a unit's translation: its objects replace the previous ones,
+    /// or its error is kept and the previous objects stay.
+    fn apply_translation(
+        &mut self,
+        unit: UnitKey,
+        deps: crate::index::UnitDeps,
+        result: Result<crate::translate::UnitObjects, TranslateError>,
+    ) -> UnitOutcome {
+        self.deps.set(&unit, deps);
+        let result = result.and_then(|objects| {
             // Ids are 96-bit hashes: two units producing one key means a
             // hash collision or a bug; refuse it rather than let one unit
             // overwrite another's object.

@@ -9,7 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::runtime::watcher::Event;
 
 use super::watch::{Change, KindEvent, key_of};
-use super::{ClusterIndex, ObjectKey};
+use std::sync::Arc;
+
+use super::{ApisixObject, ClusterIndex, ObjectKey};
+use crate::sync::UnitKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -19,6 +22,7 @@ enum Kind {
     EndpointSlice,
     Secret,
     Namespace,
+    Apisix(&'static str),
 }
 
 type Scope = (Kind, Option<String>);
@@ -75,6 +79,19 @@ impl Feeder {
                 |i, ns| i.select_namespace(&ns.metadata.name.clone().unwrap_or_default(), true),
                 |i, k| i.select_namespace(&k.name, false),
             ),
+            KindEvent::ApisixTls(event) => self.apisix(index, scope, event, ApisixObject::Tls),
+            KindEvent::ApisixPluginConfig(event) => {
+                self.apisix(index, scope, event, ApisixObject::PluginConfig)
+            }
+            KindEvent::ApisixGlobalRule(event) => {
+                self.apisix(index, scope, event, ApisixObject::GlobalRule)
+            }
+            KindEvent::ApisixConsumer(event) => {
+                self.apisix(index, scope, event, ApisixObject::Consumer)
+            }
+            KindEvent::ApisixClusterConfig(event) => {
+                self.apisix(index, None, event, ApisixObject::ClusterConfig)
+            }
             KindEvent::Secret(event) => self.handle(
                 index,
                 (Kind::Secret, scope),
@@ -83,6 +100,32 @@ impl Feeder {
                 |i, k| i.delete_secret(k),
             ),
         }
+    }
+
+    fn apisix<K>(
+        &mut self,
+        index: &mut ClusterIndex,
+        scope: Option<String>,
+        event: Event<K>,
+        wrap: fn(Arc<K>) -> ApisixObject,
+    ) where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let kind: &'static str = match wrap_kind::<K>() {
+            Some(kind) => kind,
+            None => return,
+        };
+        let cluster_scoped = kind == crate::translate::plugin_sets::CLUSTER_CONFIG_KIND;
+        self.handle(
+            index,
+            (Kind::Apisix(kind), scope),
+            event,
+            |i, o| i.apply_apisix(wrap(Arc::new(o))),
+            |i, k| {
+                let namespace = (!cluster_scoped).then_some(k.namespace.as_str());
+                i.delete_apisix(&UnitKey::new(kind, namespace, &k.name))
+            },
+        )
     }
 
     fn handle<K: kube::Resource>(
@@ -120,9 +163,30 @@ impl Feeder {
     }
 }
 
-/// IngressClasses and Namespaces are cluster-scoped: key them by name only.
+/// The kind name of an APISIX CR type.
+fn wrap_kind<K: kube::Resource<DynamicType = ()>>() -> Option<&'static str> {
+    use crate::translate::{apisix_tls, consumer, plugin_sets};
+    let kind = K::kind(&());
+    [
+        apisix_tls::KIND,
+        consumer::KIND,
+        plugin_sets::PLUGIN_CONFIG_KIND,
+        plugin_sets::GLOBAL_RULE_KIND,
+        plugin_sets::CLUSTER_CONFIG_KIND,
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
+}
+
+/// IngressClasses, Namespaces and ApisixClusterConfigs are cluster-scoped:
+/// key them by name only.
 fn cluster_scoped_key(kind: Kind, key: ObjectKey) -> ObjectKey {
-    if matches!(kind, Kind::IngressClass | Kind::Namespace) {
+    if matches!(
+        kind,
+        Kind::IngressClass
+            | Kind::Namespace
+            | Kind::Apisix(crate::translate::plugin_sets::CLUSTER_CONFIG_KIND)
+    ) {
         ObjectKey::new("", &key.name)
     } else {
         key
@@ -140,6 +204,10 @@ fn known(index: &ClusterIndex, kind: Kind) -> Vec<ObjectKey> {
         Kind::Service => index.snapshot().service_keys().cloned().collect(),
         Kind::EndpointSlice => index.snapshot().endpoint_slice_keys().cloned().collect(),
         Kind::Secret => index.snapshot().secret_keys().cloned().collect(),
+        Kind::Apisix(name) => index
+            .apisix_objects(name)
+            .map(|o| ObjectKey::new(o.namespace().unwrap_or(""), o.name()))
+            .collect(),
         Kind::Namespace => index
             .selected_namespaces()
             .into_iter()

@@ -6,6 +6,7 @@ mod cluster;
 mod deps;
 mod feed;
 mod snapshot;
+mod sources;
 mod task;
 pub mod watch;
 
@@ -13,4 +14,5 @@ pub use cluster::{ClusterIndex, UnitOutcome};
 pub use deps::{Dependency, DependencyIndex, UnitDeps};
 pub use feed::Feeder;
 pub use snapshot::{ObjectKey, Snapshot};
+pub use sources::ApisixObject;
 pub use task::IndexTask;

@@ -16,7 +16,7 @@ use super::{ClusterIndex, Feeder, UnitOutcome};
 use crate::status::{LoadBalancerSource, StatusView, UnitFailure};
 use crate::sync::DesiredState;
 use crate::telemetry::TranslateMetrics;
-use crate::translate::{class, ingress};
+use crate::translate::class;
 
 /// Changes applied before one flush, at most (so a flood of events cannot
 /// delay translation indefinitely).
@@ -82,25 +82,31 @@ impl IndexTask {
         for outcome in self.index.flush() {
             match outcome {
                 UnitOutcome::Failed { unit, error } => {
-                    self.metrics.count_unit(ingress::KIND, "failed");
+                    self.metrics.count_unit(unit_kind(&unit), "failed");
                     tracing::warn!(%unit, %error, "translation failed; the unit's last good objects stay");
                 }
                 UnitOutcome::Translated { unit, objects } => {
-                    self.metrics.count_unit(ingress::KIND, "translated");
+                    self.metrics.count_unit(unit_kind(&unit), "translated");
                     tracing::debug!(%unit, objects, "translated");
                 }
                 UnitOutcome::Removed { unit } => {
-                    self.metrics.count_unit(ingress::KIND, "removed");
+                    self.metrics.count_unit(unit_kind(&unit), "removed");
                     tracing::debug!(%unit, "removed");
                 }
             }
         }
-        self.metrics
-            .unit_errors
-            .get_or_create(&crate::telemetry::metrics::KindLabels {
-                kind: ingress::KIND,
-            })
-            .set(i64::try_from(self.index.errors().len()).unwrap_or(i64::MAX));
+        for kind in TranslateMetrics::KINDS {
+            let failing = self
+                .index
+                .errors()
+                .keys()
+                .filter(|unit| unit_kind(unit) == kind)
+                .count();
+            self.metrics
+                .unit_errors
+                .get_or_create(&crate::telemetry::metrics::KindLabels { kind })
+                .set(i64::try_from(failing).unwrap_or(i64::MAX));
+        }
         let desired = self.index.desired();
         self.desired.send_if_modified(|current| {
             if **current == *desired {
@@ -127,12 +133,16 @@ impl IndexTask {
             .errors()
             .iter()
             .filter_map(|(unit, error)| {
-                let key = super::cluster::ingress_key(unit)?;
-                let ingress = self.index.ingress(&key)?;
+                let object = match super::cluster::ingress_key(unit)
+                    .and_then(|key| self.index.ingress(&key))
+                {
+                    Some(ingress) => ingress.object_ref(&()),
+                    None => self.index.apisix_object(unit)?.object_ref(),
+                };
                 Some((
                     unit.clone(),
                     UnitFailure {
-                        object: ingress.object_ref(&()),
+                        object,
                         message: error.to_string(),
                     },
                 ))
@@ -170,4 +180,13 @@ impl IndexTask {
             publish_service_lb,
         }
     }
+}
+
+/// The kind of a unit (`Kind/ns/name`), as a bounded metric label.
+fn unit_kind(unit: &crate::sync::UnitKey) -> &'static str {
+    let kind = unit.as_str().split('/').next().unwrap_or_default();
+    TranslateMetrics::KINDS
+        .into_iter()
+        .find(|k| *k == kind)
+        .unwrap_or("other")
 }

@@ -11,6 +11,10 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+
+use crate::api::{
+    ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
+};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -36,6 +40,11 @@ pub enum KindEvent {
     Secret(watcher::Event<Secret>),
     /// Namespaces matching the namespace label selector.
     Namespace(watcher::Event<Namespace>),
+    ApisixTls(watcher::Event<ApisixTls>),
+    ApisixPluginConfig(watcher::Event<ApisixPluginConfig>),
+    ApisixGlobalRule(watcher::Event<ApisixGlobalRule>),
+    ApisixClusterConfig(watcher::Event<ApisixClusterConfig>),
+    ApisixConsumer(watcher::Event<ApisixConsumer>),
 }
 
 /// Which namespaces to watch.
@@ -105,16 +114,84 @@ where
     }
 }
 
-/// Starts every watch; the returned tasks run until the receiver is dropped.
-pub fn spawn_watches(
+/// Whether the API server serves `K` (its CRD is installed).
+async fn served<K>(client: &kube::Client) -> bool
+where
+    K: Resource<DynamicType = ()>,
+{
+    let gvk = kube::api::GroupVersionKind::gvk(&K::group(&()), &K::version(&()), &K::kind(&()));
+    kube::discovery::pinned_kind(client, &gvk).await.is_ok()
+}
+
+/// Starts every watch: the built-in kinds, and each APISIX CRD kind that is
+/// installed (a missing CRD is logged and skipped, so it cannot hold
+/// readiness back). Returns the tasks and how many watches must finish
+/// their first list before the caches count as synced.
+pub async fn spawn_watches(
+    client: &kube::Client,
+    namespaces: &Namespaces,
+    changes: mpsc::Sender<Change>,
+) -> (Vec<JoinHandle<()>>, usize) {
+    let mut tasks = spawn_builtin_watches(client, namespaces, changes.clone());
+    let scopes: Vec<Option<&str>> = match namespaces {
+        Namespaces::All | Namespaces::Selector(_) => vec![None],
+        Namespaces::Only(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
+    };
+    let default = watcher::Config::default();
+    let mut crd_watches = 0;
+    macro_rules! watch_crd {
+        ($kind:ty, $variant:path) => {
+            if served::<$kind>(client).await {
+                for ns in &scopes {
+                    tasks.push(spawn_watch(
+                        namespaced::<$kind>(client, *ns),
+                        default.clone(),
+                        *ns,
+                        changes.clone(),
+                        $variant,
+                    ));
+                    crd_watches += 1;
+                }
+            } else {
+                tracing::warn!(
+                    kind = <$kind>::kind(&()).as_ref(),
+                    "CRD not installed: this kind is ignored until the operator restarts"
+                );
+            }
+        };
+    }
+    watch_crd!(ApisixTls, KindEvent::ApisixTls);
+    watch_crd!(ApisixPluginConfig, KindEvent::ApisixPluginConfig);
+    watch_crd!(ApisixGlobalRule, KindEvent::ApisixGlobalRule);
+    watch_crd!(ApisixConsumer, KindEvent::ApisixConsumer);
+    if served::<ApisixClusterConfig>(client).await {
+        tasks.push(spawn_watch(
+            Api::<ApisixClusterConfig>::all(client.clone()),
+            default.clone(),
+            None,
+            changes.clone(),
+            KindEvent::ApisixClusterConfig,
+        ));
+        crd_watches += 1;
+    } else {
+        tracing::warn!(
+            kind = "ApisixClusterConfig",
+            "CRD not installed: this kind is ignored until the operator restarts"
+        );
+    }
+    (tasks, expected_syncs(namespaces) + crd_watches)
+}
+
+/// The watches of the built-in kinds.
+fn spawn_builtin_watches(
     client: &kube::Client,
     namespaces: &Namespaces,
     changes: mpsc::Sender<Change>,
 ) -> Vec<JoinHandle<()>> {
     let default = watcher::Config::default();
-    // Only TLS Secrets are read (Ingress tls); a field selector keeps every
-    // other Secret out of memory.
-    let tls_secrets = watcher::Config::default().fields("type=kubernetes.io/tls");
+    // Every type of Secret can be referenced (TLS, consumer credentials,
+    // plugin secretRef), so all are watched; their data is what is read.
+    let secrets = watcher::Config::default();
     let mut tasks = vec![spawn_watch(
         Api::<IngressClass>::all(client.clone()),
         default.clone(),
@@ -159,7 +236,7 @@ pub fn spawn_watches(
         ));
         tasks.push(spawn_watch(
             namespaced::<Secret>(client, ns),
-            tls_secrets.clone(),
+            secrets.clone(),
             ns,
             changes.clone(),
             KindEvent::Secret,
@@ -168,8 +245,8 @@ pub fn spawn_watches(
     tasks
 }
 
-/// How many initial lists must complete before the caches count as synced.
-pub fn expected_syncs(namespaces: &Namespaces) -> usize {
+/// How many initial lists of the built-in kinds must complete.
+fn expected_syncs(namespaces: &Namespaces) -> usize {
     let per_scope = 4;
     match namespaces {
         Namespaces::All => 1 + per_scope,

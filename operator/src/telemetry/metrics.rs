@@ -202,7 +202,14 @@ pub struct TranslateMetrics {
 
 impl TranslateMetrics {
     /// The unit kinds translated so far.
-    pub const KINDS: [&'static str; 1] = [crate::translate::ingress::KIND];
+    pub const KINDS: [&'static str; 6] = [
+        crate::translate::ingress::KIND,
+        crate::translate::apisix_tls::KIND,
+        crate::translate::consumer::KIND,
+        crate::translate::plugin_sets::PLUGIN_CONFIG_KIND,
+        crate::translate::plugin_sets::GLOBAL_RULE_KIND,
+        crate::translate::plugin_sets::CLUSTER_CONFIG_KIND,
+    ];
 
     pub const NAMES: [&'static str; 3] = [
         "translation_units",

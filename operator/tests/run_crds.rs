@@ -1,0 +1,170 @@
+//! `apisix-operator run` with the APISIX CRDs installed: ApisixConsumer,
+//! ApisixPluginConfig (referenced by an Ingress), ApisixGlobalRule, ApisixTls
+//! and ApisixClusterConfig land in etcd exactly as `translate` prints them;
+//! a consumer whose Secret disappears keeps its last good object and gets a
+//! Warning Event.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use apisix_operator::api::all_crds;
+use apisix_operator::cli::translate::{apply_object, dump, read_objects};
+use apisix_operator::index::ClusterIndex;
+use apisix_operator::translate::TranslateConfig;
+use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, create_object, eventually};
+use etcd_client::GetOptions;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::Value;
+
+const PREFIX: &str = "/it-crds";
+const CLUSTER: &str = "crds";
+const GENEROUS: Duration = Duration::from_secs(90);
+
+fn files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    vec![
+        root.join("examples/ingress/shop.yaml"),
+        root.join("examples/apisix/shop-apisix.yaml"),
+    ]
+}
+
+fn objects() -> Vec<(PathBuf, Value)> {
+    files()
+        .into_iter()
+        .flat_map(|f| {
+            read_objects(&f)
+                .unwrap()
+                .into_iter()
+                .map(move |o| (f.clone(), o))
+        })
+        .collect()
+}
+
+fn expected(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
+    let mut index = ClusterIndex::new(TranslateConfig {
+        prefix: PREFIX.into(),
+        ownership: apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
+        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
+        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
+        keyring: None,
+        schemas: None,
+    });
+    for (file, object) in objects {
+        apply_object(&mut index, file, object.clone()).unwrap();
+    }
+    index.flush();
+    dump(&index)
+}
+
+async fn etcd_values(etcd: &mut etcd_client::Client) -> BTreeMap<String, Value> {
+    let response = etcd
+        .get(format!("{PREFIX}/"), Some(GetOptions::new().with_prefix()))
+        .await
+        .unwrap();
+    response
+        .kvs()
+        .iter()
+        .map(|kv| {
+            let mut value: Value = serde_json::from_slice(kv.value()).unwrap();
+            let map = value.as_object_mut().unwrap();
+            map.remove("create_time");
+            map.remove("update_time");
+            (String::from_utf8_lossy(kv.key()).into_owned(), value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
+    let env = TestEnv::shared()
+        .await
+        .unwrap_or_else(|e| panic!("test environment: {e}"));
+    let client = env.kube_client().await.unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in all_crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let objects = objects();
+    // CRs need their CRDs served; retry until discovery knows them.
+    for (_, object) in &objects {
+        eventually("the object to be created", GENEROUS, || {
+            let client = client.clone();
+            let object = object.clone();
+            async move { create_object(&client, &object).await.ok() }
+        })
+        .await;
+    }
+
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
+        format!("--prefix={PREFIX}"),
+        format!("--cluster={CLUSTER}"),
+        "--lease-name=it-crds".into(),
+        "--lease-namespace=default".into(),
+        "--identity=crds-a".into(),
+        "--listen-address=127.0.0.1:0".into(),
+    ];
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/apisix-schema/control-api-schema.json");
+    if schema.exists() {
+        args.push(format!("--apisix-schema={}", schema.display()));
+    }
+    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    let _operator = ManagedProcess::spawn_with_env(
+        "apisix-operator",
+        Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
+        &args,
+        &[("KUBECONFIG", kubeconfig.as_str())],
+        &env.workdir.path().join("operator-crds.log"),
+    )
+    .unwrap();
+
+    let mut etcd = env.apisix_etcd_client().await.unwrap();
+    let want = expected(&objects);
+    assert!(want.keys().any(|k| k.contains("/consumers/")));
+    assert!(want.keys().any(|k| k.contains("/plugin_configs/")));
+    assert_eq!(
+        want.keys().filter(|k| k.contains("/global_rules/")).count(),
+        2
+    );
+    let converged = eventually("etcd to equal the translation", GENEROUS, || {
+        let mut etcd = etcd.clone();
+        let want = want.clone();
+        async move {
+            let have = etcd_values(&mut etcd).await;
+            (have == want).then_some(have)
+        }
+    })
+    .await;
+    apisix_schema::assert_prefix_valid(&mut etcd, PREFIX).await;
+
+    // The consumer's Secret disappears: a Warning Event, and the consumer
+    // keeps serving with its last good credentials.
+    Api::<Secret>::namespaced(client.clone(), "shop")
+        .delete("mobile-app-key", &DeleteParams::default())
+        .await
+        .unwrap();
+    let events: Api<Event> = Api::namespaced(client.clone(), "shop");
+    eventually("a Warning Event on the consumer", GENEROUS, || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.involved_object.kind.as_deref() == Some("ApisixConsumer")
+                        && e.message
+                            .as_deref()
+                            .is_some_and(|m| m.contains("mobile-app-key not found"))
+                })
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(etcd_values(&mut etcd).await, converged);
+}
