@@ -142,6 +142,21 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     .await;
     apisix_schema::assert_prefix_valid(&mut etcd, PREFIX).await;
 
+    // `diff --live` computes the same desired state from the cluster: no drift.
+    let diff = std::process::Command::new(env!("CARGO_BIN_EXE_apisix-operator"))
+        .args(["diff", "--live", "--prefix", PREFIX, "--cluster", CLUSTER])
+        .arg(format!("--etcd-endpoints={}", env.apisix_etcd.client_url()))
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+
     // The consumer's Secret disappears: a Warning Event, and the consumer
     // keeps serving with its last good credentials.
     Api::<Secret>::namespaced(client.clone(), "shop")

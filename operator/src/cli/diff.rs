@@ -14,7 +14,10 @@ use kube::api::{Api, ListParams};
 use super::etcd_args::EtcdArgs;
 use super::kube_args::KubeArgs;
 use super::{TranslationArgs, translate};
-use crate::index::{ClusterIndex, UnitOutcome};
+use crate::api::{
+    ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
+};
+use crate::index::{ApisixObject, ClusterIndex, UnitOutcome};
 use crate::sync::etcd_read::list_prefix;
 use crate::sync::{Expectation, KeyChange, PlanInput, PlanLimits, plan};
 
@@ -77,13 +80,27 @@ async fn load_live(index: &mut ClusterIndex, kube: &KubeArgs) -> anyhow::Result<
     {
         index.apply_endpoint_slice(slice);
     }
-    let tls = ListParams::default().fields("type=kubernetes.io/tls");
-    for secret in Api::<Secret>::all(client.clone()).list(&tls).await?.items {
+    for secret in Api::<Secret>::all(client.clone()).list(&lp).await?.items {
         index.apply_secret(secret);
     }
-    for ingress in Api::<Ingress>::all(client).list(&lp).await?.items {
+    for ingress in Api::<Ingress>::all(client.clone()).list(&lp).await?.items {
         index.apply_ingress(ingress);
     }
+    // The APISIX CRs, for the kinds whose CRD is installed.
+    macro_rules! list_crs {
+        ($kind:ty, $variant:path) => {
+            if let Ok(list) = Api::<$kind>::all(client.clone()).list(&lp).await {
+                for object in list.items {
+                    index.apply_apisix($variant(std::sync::Arc::new(object)));
+                }
+            }
+        };
+    }
+    list_crs!(ApisixTls, ApisixObject::Tls);
+    list_crs!(ApisixConsumer, ApisixObject::Consumer);
+    list_crs!(ApisixPluginConfig, ApisixObject::PluginConfig);
+    list_crs!(ApisixGlobalRule, ApisixObject::GlobalRule);
+    list_crs!(ApisixClusterConfig, ApisixObject::ClusterConfig);
     Ok(())
 }
 
