@@ -142,6 +142,36 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     .await;
     apisix_schema::assert_prefix_valid(&mut etcd, PREFIX).await;
 
+    // Every CR tells the truth in its status.
+    for (kind, namespace, name) in [
+        ("ApisixConsumer", Some("shop"), "mobile-app"),
+        ("ApisixPluginConfig", Some("shop"), "rate-limited"),
+        ("ApisixGlobalRule", Some("shop"), "request-ids"),
+        ("ApisixTls", Some("shop"), "api-cert"),
+        ("ApisixClusterConfig", None, "default"),
+    ] {
+        eventually(
+            &format!("{kind} {name} to be Accepted and Programmed"),
+            GENEROUS,
+            || {
+                let client = client.clone();
+                async move {
+                    let status = cr_status(&client, kind, namespace, name).await?;
+                    let accepted = condition(&status, "Accepted")?;
+                    let programmed = condition(&status, "Programmed")?;
+                    (accepted["status"] == "True"
+                        && programmed["status"] == "True"
+                        && programmed["message"]
+                            .as_str()?
+                            .contains("written to etcd at revision")
+                        && status["observedGeneration"] == 1)
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
     // `diff --live` computes the same desired state from the cluster: no drift.
     let diff = std::process::Command::new(env!("CARGO_BIN_EXE_apisix-operator"))
         .args(["diff", "--live", "--prefix", PREFIX, "--cluster", CLUSTER])
@@ -182,4 +212,51 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     })
     .await;
     assert_eq!(etcd_values(&mut etcd).await, converged);
+    eventually(
+        "the consumer's status to report the failure",
+        GENEROUS,
+        || {
+            let client = client.clone();
+            async move {
+                let status =
+                    cr_status(&client, "ApisixConsumer", Some("shop"), "mobile-app").await?;
+                let accepted = condition(&status, "Accepted")?;
+                let programmed = condition(&status, "Programmed")?;
+                (accepted["status"] == "False"
+                    && accepted["message"]
+                        .as_str()?
+                        .contains("mobile-app-key not found")
+                    && programmed["status"] == "True"
+                    && programmed["message"]
+                        .as_str()?
+                        .starts_with("the last good objects stay"))
+                .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+async fn cr_status(
+    client: &kube::Client,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Option<Value> {
+    let gvk = kube::api::GroupVersionKind::gvk("apisix.apache.org", "v2", kind);
+    let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+    let api: Api<kube::api::DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let object = api.get(name).await.ok()?;
+    object.data.get("status").cloned()
+}
+
+fn condition(status: &Value, type_: &str) -> Option<Value> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .cloned()
 }

@@ -238,6 +238,7 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     let (changes_tx, changes_rx) = mpsc::channel(1024);
     let (watches, expected_syncs) = spawn_watches(&kube, &settings.namespaces, changes_tx).await;
     let (desired_tx, desired_rx) = watch::channel(Arc::new(DesiredState::new()));
+    let desired_for_status = desired_rx.clone();
     let (ready_tx, ready_rx) = watch::channel(false);
     let (status_tx, status_rx) = watch::channel(Arc::default());
     let (changed_at_tx, changed_at_rx) = watch::channel(None);
@@ -292,6 +293,9 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
             controller: settings.translation.controller_name.clone(),
             identity: identity.clone(),
             lb_source: settings.lb_source,
+            desired: desired_for_status,
+            mirror: replica.mirror.clone(),
+            mirror_revision: replica.mirror_revision.clone(),
         }
         .run(status_rx, replica.leader.subscribe()),
     );

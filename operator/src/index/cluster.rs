@@ -196,6 +196,14 @@ impl ClusterIndex {
         self.apisix.values().filter(move |o| o.kind() == kind)
     }
 
+    /// Every APISIX CR this replica serves (namespace and class selected).
+    pub fn apisix_units(&self) -> impl Iterator<Item = (&UnitKey, &ApisixObject)> {
+        self.apisix.iter().filter(|(_, o)| {
+            o.namespace().is_none_or(|ns| self.serves_namespace(ns))
+                && self.serves_class(o.ingress_class_name())
+        })
+    }
+
     pub fn apisix_object(&self, unit: &UnitKey) -> Option<&ApisixObject> {
         self.apisix.get(unit)
     }

@@ -6,7 +6,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 
 use crate::api::{
-    ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
+    ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixStatus,
+    ApisixTls,
 };
 use crate::sync::UnitKey;
 use crate::translate::{TranslateInput, Translation, apisix_tls, consumer, plugin_sets};
@@ -67,6 +68,38 @@ impl ApisixObject {
             ApisixObject::Consumer(o) => o.spec.ingress_class_name.as_deref(),
         }
         .filter(|name| !name.is_empty())
+    }
+
+    pub fn generation(&self) -> Option<i64> {
+        self.meta().generation
+    }
+
+    /// The status as last read from the API server.
+    pub fn status(&self) -> Option<&ApisixStatus> {
+        match self {
+            ApisixObject::Tls(o) => o.status.as_ref(),
+            ApisixObject::PluginConfig(o) => o.status.as_ref(),
+            ApisixObject::GlobalRule(o) => o.status.as_ref(),
+            ApisixObject::ClusterConfig(o) => o.status.as_ref(),
+            ApisixObject::Consumer(o) => o.status.as_ref(),
+        }
+    }
+
+    /// Where its status subresource lives.
+    pub fn api_resource(&self) -> kube::discovery::ApiResource {
+        match self {
+            ApisixObject::Tls(_) => kube::discovery::ApiResource::erase::<ApisixTls>(&()),
+            ApisixObject::PluginConfig(_) => {
+                kube::discovery::ApiResource::erase::<ApisixPluginConfig>(&())
+            }
+            ApisixObject::GlobalRule(_) => {
+                kube::discovery::ApiResource::erase::<ApisixGlobalRule>(&())
+            }
+            ApisixObject::ClusterConfig(_) => {
+                kube::discovery::ApiResource::erase::<ApisixClusterConfig>(&())
+            }
+            ApisixObject::Consumer(_) => kube::discovery::ApiResource::erase::<ApisixConsumer>(&()),
+        }
     }
 
     pub fn object_ref(&self) -> ObjectReference {

@@ -174,7 +174,24 @@ impl IndexTask {
                 .map(crate::status::service_addresses),
             _ => None,
         };
+        let crs = self
+            .index
+            .apisix_units()
+            .map(|(unit, object)| {
+                (
+                    unit.clone(),
+                    crate::status::CrStatusInput {
+                        object: object.object_ref(),
+                        api_resource: object.api_resource(),
+                        generation: object.generation(),
+                        current: object.status().cloned(),
+                        error: self.index.errors().get(unit).map(|e| e.to_string()),
+                    },
+                )
+            })
+            .collect();
         StatusView {
+            crs,
             failures,
             served_ingresses,
             publish_service_lb,

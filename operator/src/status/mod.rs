@@ -2,10 +2,12 @@
 //! fail translation, and the Ingress `status.loadBalancer`. Only the leader
 //! writes, and only what changed.
 
+mod conditions;
 mod ingress_lb;
 mod view;
 mod writer;
 
+pub use conditions::{ProgrammedState, desired_conditions};
 pub use ingress_lb::{LoadBalancerSource, desired_lb, service_addresses};
-pub use view::{StatusView, UnitFailure};
+pub use view::{CrStatusInput, StatusView, UnitFailure};
 pub use writer::StatusWriter;

@@ -16,8 +16,21 @@ pub struct UnitFailure {
     pub message: String,
 }
 
+/// What the status of one APISIX CR is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrStatusInput {
+    pub object: ObjectReference,
+    pub api_resource: kube::discovery::ApiResource,
+    pub generation: Option<i64>,
+    pub current: Option<crate::api::ApisixStatus>,
+    /// The latest translation error, if it failed.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusView {
+    /// Every APISIX CR this operator serves.
+    pub crs: BTreeMap<UnitKey, CrStatusInput>,
     pub failures: BTreeMap<UnitKey, UnitFailure>,
     /// Ingresses this operator serves, with their current LB status.
     pub served_ingresses: BTreeMap<ObjectKey, Vec<IngressLoadBalancerIngress>>,

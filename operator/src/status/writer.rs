@@ -3,20 +3,30 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, Patch, PatchParams};
+use std::sync::Arc;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::conditions::{desired_conditions, needs_update, programmed_state};
 use super::{LoadBalancerSource, StatusView, desired_lb};
+use crate::api::ApisixStatus;
 use crate::leader::Leadership;
 use crate::sync::UnitKey;
+use crate::sync::mirror_task::read_mirror;
+use crate::sync::{DesiredState, SharedMirror};
 
 pub struct StatusWriter {
     pub client: kube::Client,
     pub controller: String,
     pub identity: String,
     pub lb_source: Option<LoadBalancerSource>,
+    /// The desired state and the etcd mirror tell whether a unit is programmed.
+    pub desired: watch::Receiver<Arc<DesiredState>>,
+    pub mirror: SharedMirror,
+    pub mirror_revision: watch::Receiver<i64>,
 }
 
 impl StatusWriter {
@@ -34,18 +44,76 @@ impl StatusWriter {
         );
         // Failures already reported in this term, by unit → message.
         let mut reported: BTreeMap<UnitKey, String> = BTreeMap::new();
+        // CR statuses written in this term (the watch echoes them later).
+        let mut written: BTreeMap<UnitKey, ApisixStatus> = BTreeMap::new();
+        let mut desired = self.desired.clone();
+        let mut mirror_revision = self.mirror_revision.clone();
         loop {
             if leadership.borrow_and_update().leading {
                 let current = view.borrow_and_update().clone();
+                let desired_now = desired.borrow_and_update().clone();
+                mirror_revision.borrow_and_update();
                 self.report_failures(&recorder, &current, &mut reported)
                     .await;
                 self.write_lb(&current).await;
+                self.write_cr_statuses(&current, &desired_now, &mut written)
+                    .await;
             } else {
                 reported.clear();
+                written.clear();
             }
             tokio::select! {
                 changed = view.changed() => if changed.is_err() { return },
                 changed = leadership.changed() => if changed.is_err() { return },
+                changed = desired.changed() => if changed.is_err() { return },
+                changed = mirror_revision.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    /// `Accepted` and `Programmed` on every served CR, written only when
+    /// they differ from what the object already says.
+    async fn write_cr_statuses(
+        &self,
+        view: &StatusView,
+        desired: &DesiredState,
+        written: &mut BTreeMap<UnitKey, ApisixStatus>,
+    ) {
+        let now = jiff::Timestamp::now().to_string();
+        written.retain(|unit, _| view.crs.contains_key(unit));
+        for (unit, input) in &view.crs {
+            let programmed = {
+                let mirror = read_mirror(&self.mirror);
+                programmed_state(desired, &mirror, unit)
+            };
+            let wanted = desired_conditions(input, programmed, &now);
+            if !needs_update(input.current.as_ref(), &wanted) {
+                written.remove(unit);
+                continue;
+            }
+            if written
+                .get(unit)
+                .is_some_and(|last| !needs_update(Some(last), &wanted))
+            {
+                continue;
+            }
+            let name = input.object.name.clone().unwrap_or_default();
+            let api: Api<DynamicObject> = match &input.object.namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &input.api_resource),
+                None => Api::all_with(self.client.clone(), &input.api_resource),
+            };
+            let patch = json!({"status": wanted});
+            let result = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)),
+            )
+            .await;
+            match result {
+                Ok(Ok(_)) => {
+                    written.insert(unit.clone(), wanted);
+                }
+                Ok(Err(err)) => tracing::warn!(%unit, error = %err, "could not update the status"),
+                Err(_) => tracing::warn!(%unit, "updating the status timed out"),
             }
         }
     }
