@@ -127,6 +127,7 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     let want = expected(&objects);
     assert!(want.keys().any(|k| k.contains("/consumers/")));
     assert!(want.keys().any(|k| k.contains("/plugin_configs/")));
+    assert!(want.keys().any(|k| k.contains("/stream_routes/")));
     assert_eq!(
         want.keys().filter(|k| k.contains("/global_rules/")).count(),
         2
@@ -144,6 +145,7 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
 
     // Every CR tells the truth in its status.
     for (kind, namespace, name) in [
+        ("ApisixRoute", Some("shop"), "checkout-canary"),
         ("ApisixConsumer", Some("shop"), "mobile-app"),
         ("ApisixPluginConfig", Some("shop"), "rate-limited"),
         ("ApisixGlobalRule", Some("shop"), "request-ids"),

@@ -28,5 +28,15 @@ pub use route::{ApisixRoute, ApisixRouteSpec, HttpRoute, StreamRoute};
 pub use tls::{ApisixTls, ApisixTlsSpec};
 pub use upstream::{ApisixUpstream, ApisixUpstreamSpec, UpstreamSettings};
 
+/// The nested types of ApisixUpstream.
+pub mod upstream_types {
+    pub use super::upstream::*;
+}
+
+/// The nested types of ApisixRoute.
+pub mod route_types {
+    pub use super::route::*;
+}
+
 /// The API group of the APISIX CRDs.
 pub const GROUP: &str = "apisix.apache.org";

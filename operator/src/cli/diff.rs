@@ -17,6 +17,7 @@ use super::{TranslationArgs, translate};
 use crate::api::{
     ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
 };
+use crate::api::{ApisixRoute, ApisixUpstream};
 use crate::index::{ApisixObject, ClusterIndex, UnitOutcome};
 use crate::sync::etcd_read::list_prefix;
 use crate::sync::{Expectation, KeyChange, PlanInput, PlanLimits, plan};
@@ -96,7 +97,13 @@ async fn load_live(index: &mut ClusterIndex, kube: &KubeArgs) -> anyhow::Result<
             }
         };
     }
+    list_crs!(ApisixRoute, ApisixObject::Route);
     list_crs!(ApisixTls, ApisixObject::Tls);
+    if let Ok(list) = Api::<ApisixUpstream>::all(client.clone()).list(&lp).await {
+        for upstream in list.items {
+            index.apply_apisix_upstream(upstream);
+        }
+    }
     list_crs!(ApisixConsumer, ApisixObject::Consumer);
     list_crs!(ApisixPluginConfig, ApisixObject::PluginConfig);
     list_crs!(ApisixGlobalRule, ApisixObject::GlobalRule);

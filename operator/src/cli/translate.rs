@@ -160,6 +160,12 @@ pub fn apply_object(
         }
         ("v1", "Service") => index.apply_service(typed::<Service>(path, object)?),
         ("v1", "Secret") => index.apply_secret(typed::<Secret>(path, object)?),
+        ("apisix.apache.org/v2", "ApisixRoute") => {
+            index.apply_apisix(ApisixObject::Route(Arc::new(typed(path, object)?)))
+        }
+        ("apisix.apache.org/v2", "ApisixUpstream") => {
+            index.apply_apisix_upstream(typed(path, object)?)
+        }
         ("apisix.apache.org/v2", "ApisixTls") => {
             index.apply_apisix(ApisixObject::Tls(Arc::new(typed(path, object)?)))
         }

@@ -208,6 +208,17 @@ impl ClusterIndex {
         self.apisix.get(unit)
     }
 
+    /// Adds or updates an ApisixUpstream (an input of routes).
+    pub fn apply_apisix_upstream(&mut self, upstream: crate::api::ApisixUpstream) {
+        let key = self.snapshot.apply_apisix_upstream(upstream);
+        self.mark_dependents(&Dependency::ApisixUpstream(key));
+    }
+
+    pub fn delete_apisix_upstream(&mut self, key: &ObjectKey) {
+        self.snapshot.delete_apisix_upstream(key);
+        self.mark_dependents(&Dependency::ApisixUpstream(key.clone()));
+    }
+
     pub fn apply_service(&mut self, service: Service) {
         let key = self.snapshot.apply_service(service);
         self.mark_dependents(&Dependency::Service(key));

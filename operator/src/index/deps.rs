@@ -16,6 +16,8 @@ pub enum Dependency {
     /// Any IngressClass (class selection reads them all).
     IngressClasses,
     PluginConfig(ObjectKey),
+    /// An ApisixUpstream (decorating the Service of its name, or external).
+    ApisixUpstream(ObjectKey),
 }
 
 /// What one translation read.

@@ -22,6 +22,7 @@ enum Kind {
     EndpointSlice,
     Secret,
     Namespace,
+    ApisixUpstream,
     Apisix(&'static str),
 }
 
@@ -78,6 +79,14 @@ impl Feeder {
                 event,
                 |i, ns| i.select_namespace(&ns.metadata.name.clone().unwrap_or_default(), true),
                 |i, k| i.select_namespace(&k.name, false),
+            ),
+            KindEvent::ApisixRoute(event) => self.apisix(index, scope, event, ApisixObject::Route),
+            KindEvent::ApisixUpstream(event) => self.handle(
+                index,
+                (Kind::ApisixUpstream, scope),
+                event,
+                |i, o| i.apply_apisix_upstream(o),
+                |i, k| i.delete_apisix_upstream(k),
             ),
             KindEvent::ApisixTls(event) => self.apisix(index, scope, event, ApisixObject::Tls),
             KindEvent::ApisixPluginConfig(event) => {
@@ -168,6 +177,7 @@ fn wrap_kind<K: kube::Resource<DynamicType = ()>>() -> Option<&'static str> {
     use crate::translate::{apisix_tls, consumer, plugin_sets};
     let kind = K::kind(&());
     [
+        crate::translate::apisix_route::KIND,
         apisix_tls::KIND,
         consumer::KIND,
         plugin_sets::PLUGIN_CONFIG_KIND,
@@ -204,6 +214,7 @@ fn known(index: &ClusterIndex, kind: Kind) -> Vec<ObjectKey> {
         Kind::Service => index.snapshot().service_keys().cloned().collect(),
         Kind::EndpointSlice => index.snapshot().endpoint_slice_keys().cloned().collect(),
         Kind::Secret => index.snapshot().secret_keys().cloned().collect(),
+        Kind::ApisixUpstream => index.snapshot().apisix_upstream_keys().cloned().collect(),
         Kind::Apisix(name) => index
             .apisix_objects(name)
             .map(|o| ObjectKey::new(o.namespace().unwrap_or(""), o.name()))

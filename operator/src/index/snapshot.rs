@@ -10,6 +10,8 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressClass;
 
+use crate::api::ApisixUpstream;
+
 /// `namespace/name` of a namespaced object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
@@ -46,6 +48,9 @@ pub struct Snapshot {
     ingress_classes: BTreeMap<String, Arc<IngressClass>>,
     /// ApisixPluginConfig objects that exist (referenced by annotation).
     plugin_configs: BTreeSet<ObjectKey>,
+    /// ApisixUpstreams: inputs of the routes that use their Service (or
+    /// reference them as external upstreams).
+    apisix_upstreams: BTreeMap<ObjectKey, Arc<ApisixUpstream>>,
 }
 
 fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
@@ -166,6 +171,25 @@ impl Snapshot {
 
     pub fn delete_ingress_class(&mut self, name: &str) {
         self.ingress_classes.remove(name);
+    }
+
+    pub fn apisix_upstream(&self, key: &ObjectKey) -> Option<&ApisixUpstream> {
+        self.apisix_upstreams.get(key).map(Arc::as_ref)
+    }
+
+    pub fn apisix_upstream_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.apisix_upstreams.keys()
+    }
+
+    pub fn apply_apisix_upstream(&mut self, upstream: ApisixUpstream) -> ObjectKey {
+        let key = key_of(&upstream.metadata);
+        self.apisix_upstreams
+            .insert(key.clone(), Arc::new(upstream));
+        key
+    }
+
+    pub fn delete_apisix_upstream(&mut self, key: &ObjectKey) {
+        self.apisix_upstreams.remove(key);
     }
 
     pub fn apply_plugin_config(&mut self, key: ObjectKey) {

@@ -5,15 +5,19 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 
+use crate::api::ApisixRoute;
 use crate::api::{
     ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixStatus,
     ApisixTls,
 };
 use crate::sync::UnitKey;
-use crate::translate::{TranslateInput, Translation, apisix_tls, consumer, plugin_sets};
+use crate::translate::{
+    TranslateInput, Translation, apisix_route, apisix_tls, consumer, plugin_sets,
+};
 
 #[derive(Debug, Clone)]
 pub enum ApisixObject {
+    Route(Arc<ApisixRoute>),
     Tls(Arc<ApisixTls>),
     PluginConfig(Arc<ApisixPluginConfig>),
     GlobalRule(Arc<ApisixGlobalRule>),
@@ -24,6 +28,7 @@ pub enum ApisixObject {
 impl ApisixObject {
     pub fn kind(&self) -> &'static str {
         match self {
+            ApisixObject::Route(_) => apisix_route::KIND,
             ApisixObject::Tls(_) => apisix_tls::KIND,
             ApisixObject::PluginConfig(_) => plugin_sets::PLUGIN_CONFIG_KIND,
             ApisixObject::GlobalRule(_) => plugin_sets::GLOBAL_RULE_KIND,
@@ -34,6 +39,7 @@ impl ApisixObject {
 
     fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
         match self {
+            ApisixObject::Route(o) => &o.metadata,
             ApisixObject::Tls(o) => &o.metadata,
             ApisixObject::PluginConfig(o) => &o.metadata,
             ApisixObject::GlobalRule(o) => &o.metadata,
@@ -61,6 +67,7 @@ impl ApisixObject {
     /// `spec.ingressClassName`, where the kind has one.
     pub fn ingress_class_name(&self) -> Option<&str> {
         match self {
+            ApisixObject::Route(o) => o.spec.ingress_class_name.as_deref(),
             ApisixObject::Tls(o) => o.spec.ingress_class_name.as_deref(),
             ApisixObject::PluginConfig(o) => o.spec.ingress_class_name.as_deref(),
             ApisixObject::GlobalRule(o) => o.spec.ingress_class_name.as_deref(),
@@ -77,6 +84,7 @@ impl ApisixObject {
     /// The status as last read from the API server.
     pub fn status(&self) -> Option<&ApisixStatus> {
         match self {
+            ApisixObject::Route(o) => o.status.as_ref(),
             ApisixObject::Tls(o) => o.status.as_ref(),
             ApisixObject::PluginConfig(o) => o.status.as_ref(),
             ApisixObject::GlobalRule(o) => o.status.as_ref(),
@@ -88,6 +96,7 @@ impl ApisixObject {
     /// Where its status subresource lives.
     pub fn api_resource(&self) -> kube::discovery::ApiResource {
         match self {
+            ApisixObject::Route(_) => kube::discovery::ApiResource::erase::<ApisixRoute>(&()),
             ApisixObject::Tls(_) => kube::discovery::ApiResource::erase::<ApisixTls>(&()),
             ApisixObject::PluginConfig(_) => {
                 kube::discovery::ApiResource::erase::<ApisixPluginConfig>(&())
@@ -104,6 +113,7 @@ impl ApisixObject {
 
     pub fn object_ref(&self) -> ObjectReference {
         match self {
+            ApisixObject::Route(o) => o.object_ref(&()),
             ApisixObject::Tls(o) => o.object_ref(&()),
             ApisixObject::PluginConfig(o) => o.object_ref(&()),
             ApisixObject::GlobalRule(o) => o.object_ref(&()),
@@ -114,6 +124,7 @@ impl ApisixObject {
 
     pub fn translate(&self, input: TranslateInput<'_>) -> Translation {
         match self {
+            ApisixObject::Route(o) => apisix_route::translate(input, o),
             ApisixObject::Tls(o) => apisix_tls::translate(input, o),
             ApisixObject::PluginConfig(o) => plugin_sets::translate_plugin_config(input, o),
             ApisixObject::GlobalRule(o) => plugin_sets::translate_global_rule(input, o),

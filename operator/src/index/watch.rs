@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use crate::api::{
     ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
 };
+use crate::api::{ApisixRoute, ApisixUpstream};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -40,6 +41,8 @@ pub enum KindEvent {
     Secret(watcher::Event<Secret>),
     /// Namespaces matching the namespace label selector.
     Namespace(watcher::Event<Namespace>),
+    ApisixRoute(watcher::Event<ApisixRoute>),
+    ApisixUpstream(watcher::Event<ApisixUpstream>),
     ApisixTls(watcher::Event<ApisixTls>),
     ApisixPluginConfig(watcher::Event<ApisixPluginConfig>),
     ApisixGlobalRule(watcher::Event<ApisixGlobalRule>),
@@ -160,6 +163,8 @@ pub async fn spawn_watches(
             }
         };
     }
+    watch_crd!(ApisixRoute, KindEvent::ApisixRoute);
+    watch_crd!(ApisixUpstream, KindEvent::ApisixUpstream);
     watch_crd!(ApisixTls, KindEvent::ApisixTls);
     watch_crd!(ApisixPluginConfig, KindEvent::ApisixPluginConfig);
     watch_crd!(ApisixGlobalRule, KindEvent::ApisixGlobalRule);

@@ -202,8 +202,9 @@ pub struct TranslateMetrics {
 
 impl TranslateMetrics {
     /// The unit kinds translated so far.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         crate::translate::ingress::KIND,
+        crate::translate::apisix_route::KIND,
         crate::translate::apisix_tls::KIND,
         crate::translate::consumer::KIND,
         crate::translate::plugin_sets::PLUGIN_CONFIG_KIND,

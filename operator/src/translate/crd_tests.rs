@@ -357,3 +357,243 @@ fn usernames_are_collision_free_and_fit_apisix() {
     );
     assert!(long.len() <= 64 && long.starts_with("ao_test_c"), "{long}");
 }
+
+fn route_snapshot() -> Snapshot {
+    use super::tests::{mk_service, mk_slice};
+    let mut snapshot = snapshot();
+    let mut web = mk_service("ns", "web", json!([{"name": "http", "port": 80}]));
+    web.spec.as_mut().unwrap().cluster_ip = Some("10.96.0.10".into());
+    snapshot.apply_service(web);
+    snapshot.apply_endpoint_slice(mk_slice(
+        "ns",
+        "web-1",
+        "web",
+        json!([{"name": "http", "port": 8080}]),
+        &[("10.1.0.1", None, None, None)],
+    ));
+    snapshot.apply_service(mk_service(
+        "ns",
+        "canary",
+        json!([{"name": "http", "port": 80}]),
+    ));
+    snapshot.apply_endpoint_slice(mk_slice(
+        "ns",
+        "canary-1",
+        "canary",
+        json!([{"name": "http", "port": 8080}]),
+        &[("10.1.0.2", None, None, None)],
+    ));
+    snapshot.apply_service(mk_service(
+        "ns",
+        "db",
+        json!([{"name": "pg", "port": 5432}]),
+    ));
+    snapshot.apply_endpoint_slice(mk_slice(
+        "ns",
+        "db-1",
+        "db",
+        json!([{"name": "pg", "port": 5432}]),
+        &[("10.1.0.3", None, None, None)],
+    ));
+    snapshot.apply_apisix_upstream(object("ApisixUpstream", "web", json!({
+        "loadbalancer": {"type": "chash", "hashOn": "header", "key": "x-user"},
+        "retries": 2,
+        "timeout": {"connect": "2s"},
+        "healthCheck": {"active": {"httpPath": "/healthz", "healthy": {"interval": "2s", "successes": 2}}},
+        "portLevelSettings": [{"port": 80, "scheme": "http", "retries": 3}],
+    })));
+    snapshot.apply_apisix_upstream(object(
+        "ApisixUpstream",
+        "partner",
+        json!({
+            "externalNodes": [{"name": "api.partner.example", "type": "Domain"}], "scheme": "https",
+        }),
+    ));
+    snapshot.apply_plugin_config(ObjectKey::new("ns", "shared"));
+    snapshot
+}
+
+#[test]
+fn apisix_routes_become_routes_upstreams_and_stream_routes() {
+    let config = config();
+    let snapshot = route_snapshot();
+    let route: crate::api::ApisixRoute = object(
+        "ApisixRoute",
+        "shop",
+        json!({
+            "http": [{
+                "name": "canary",
+                "priority": 5,
+                "timeout": {"read": "30s"},
+                "websocket": true,
+                "match": {"paths": ["/api/*"], "hosts": ["shop.example.com"], "methods": ["GET"], "remoteAddrs": ["10.0.0.0/8"],
+                    "exprs": [{"subject": {"scope": "Header", "name": "X-Canary"}, "op": "Equal", "value": "yes"},
+                              {"subject": {"scope": "Query", "name": "v"}, "op": "NotIn", "set": ["1"]}]},
+                "backends": [{"serviceName": "web", "servicePort": 80, "weight": 90}, {"serviceName": "canary", "servicePort": "http", "weight": 10}],
+                "upstreams": [{"name": "partner", "weight": 5}],
+                "plugins": [{"name": "cors"}],
+                "authentication": {"enable": true, "type": "keyAuth", "keyAuth": {"header": "apikey"}},
+                "plugin_config_name": "shared",
+            }, {
+                "name": "by-ip",
+                "match": {"paths": ["/static/*"]},
+                "backends": [{"serviceName": "web", "servicePort": 80, "resolveGranularity": "service"}],
+            }],
+            "stream": [{"name": "postgres", "protocol": "TCP", "match": {"ingressPort": 9432}, "backend": {"serviceName": "db", "servicePort": 5432}}],
+        }),
+    );
+    let translation = super::apisix_route::translate(
+        TranslateInput {
+            config: &config,
+            snapshot: &snapshot,
+        },
+        &route,
+    );
+    assert!(
+        translation
+            .deps
+            .contains(&Dependency::ApisixUpstream(ObjectKey::new("ns", "web")))
+    );
+    let values = values(translation).unwrap();
+    let of = |dir: &str| -> Vec<&Value> {
+        values
+            .iter()
+            .filter(|(k, _)| k.contains(&format!("/{dir}/")))
+            .map(|(_, v)| v)
+            .collect()
+    };
+    let routes = of("routes");
+    let canary = routes
+        .iter()
+        .find(|r| r["name"] == "ns_shop_canary")
+        .unwrap();
+    assert_eq!(
+        canary["vars"],
+        json!([["http_x_canary", "==", "yes"], ["arg_v", "!", "in", ["1"]]])
+    );
+    assert_eq!(
+        canary["timeout"],
+        json!({"connect": 60.0, "send": 60.0, "read": 30.0})
+    );
+    assert_eq!(canary["enable_websocket"], true);
+    assert_eq!(canary["plugins"]["key-auth"], json!({"header": "apikey"}));
+    assert_eq!(
+        canary["plugin_config_id"],
+        plugin_sets::plugin_config_id(&config, "ns", "shared")
+    );
+    let split = &canary["plugins"]["traffic-split"]["rules"][0]["weighted_upstreams"];
+    assert_eq!(split.as_array().unwrap().len(), 3);
+    assert_eq!(split[2], json!({"weight": 90}));
+    assert_eq!(split[1]["weight"], 5);
+    let upstreams = of("upstreams");
+    assert_eq!(
+        upstreams.len(),
+        5,
+        "web, canary, web by service IP, partner, db"
+    );
+    let web = upstreams
+        .iter()
+        .find(|u| u["id"] == canary["upstream_id"])
+        .unwrap();
+    assert_eq!(web["type"], "chash");
+    assert_eq!(web["retries"], 3, "the port-level setting wins");
+    assert_eq!(
+        web["checks"]["active"]["healthy"],
+        json!({"interval": 2, "successes": 2})
+    );
+    assert_eq!(
+        web["nodes"],
+        json!([{"host": "10.1.0.1", "port": 8080, "weight": 100}])
+    );
+    let by_ip = routes
+        .iter()
+        .find(|r| r["name"] == "ns_shop_by-ip")
+        .unwrap();
+    let service_upstream = upstreams
+        .iter()
+        .find(|u| u["id"] == by_ip["upstream_id"])
+        .unwrap();
+    assert_eq!(
+        service_upstream["nodes"],
+        json!([{"host": "10.96.0.10", "port": 80, "weight": 100}])
+    );
+    let partner = upstreams
+        .iter()
+        .find(|u| u["name"] == "ns_partner")
+        .unwrap();
+    assert_eq!(
+        partner["nodes"],
+        json!([{"host": "api.partner.example", "port": 443, "weight": 100}])
+    );
+    let stream = &of("stream_routes")[0];
+    assert_eq!(stream["server_port"], 9432);
+    // With the plugin config it references, everything passes validate.py.
+    let shared: ApisixPluginConfig = object(
+        "ApisixPluginConfig",
+        "shared",
+        json!({"plugins": [{"name": "request-id"}]}),
+    );
+    let mut values = values.clone();
+    values.extend(
+        super::crd_tests::values(plugin_sets::translate_plugin_config(
+            TranslateInput {
+                config: &config,
+                snapshot: &snapshot,
+            },
+            &shared,
+        ))
+        .unwrap(),
+    );
+    if let Some(report) =
+        apisix_operator_testenv::apisix_schema::validate(&values, "/apisix").unwrap()
+    {
+        assert!(report.passed, "{}", report.output);
+    }
+}
+
+#[test]
+fn apisix_route_errors_are_clear() {
+    let config = config();
+    let snapshot = route_snapshot();
+    let translate = |http: Value| {
+        let route: crate::api::ApisixRoute = object("ApisixRoute", "r", json!({"http": http}));
+        values(super::apisix_route::translate(
+            TranslateInput {
+                config: &config,
+                snapshot: &snapshot,
+            },
+            &route,
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    let rule = |extra: Value| {
+        let mut rule = json!({"name": "a", "match": {"paths": ["/"]}, "backends": [{"serviceName": "web", "servicePort": 80}]});
+        rule.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!([rule])
+    };
+    assert!(
+        translate(rule(json!({"plugin_config_name": "missing"})))
+            .contains("ApisixPluginConfig ns/missing not found")
+    );
+    assert!(
+        translate(rule(
+            json!({"backends": [{"serviceName": "ghost", "servicePort": 80}]})
+        ))
+        .contains("ns/ghost: not found")
+    );
+    assert!(
+        translate(rule(
+            json!({"backends": [{"serviceName": "web", "servicePort": 80, "subset": "v2"}]})
+        ))
+        .contains("subsets")
+    );
+    assert!(
+        translate(rule(json!({"upstreams": [{"name": "nope"}]})))
+            .contains("ApisixUpstream ns/nope not found")
+    );
+    assert!(translate(json!([{"name": "a", "match": {"paths": ["/"]}, "plugins": [{"name": "echo"}]},
+                              {"name": "a", "match": {"paths": ["/b"]}, "plugins": [{"name": "echo"}]}])).contains("used twice"));
+}

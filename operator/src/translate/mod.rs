@@ -3,6 +3,7 @@
 //! always gives the same output, on every replica.
 
 pub mod annotations;
+pub mod apisix_route;
 pub mod apisix_tls;
 pub mod backend;
 pub mod class;
@@ -11,6 +12,7 @@ pub mod ingress;
 pub mod plugin_sets;
 pub mod plugins;
 pub mod tls;
+pub mod upstream_settings;
 
 use std::collections::BTreeMap;
 
