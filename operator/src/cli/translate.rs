@@ -158,6 +158,10 @@ pub fn apply_object(
             }
             index.apply_ingress_class(typed::<IngressClass>(path, object)?)
         }
+        ("v1", "Pod") => {
+            let pod: k8s_openapi::api::core::v1::Pod = typed(path, object)?;
+            index.apply_pod_metadata(&pod.metadata)
+        }
         ("v1", "Service") => index.apply_service(typed::<Service>(path, object)?),
         ("v1", "Secret") => index.apply_secret(typed::<Secret>(path, object)?),
         ("apisix.apache.org/v2", "ApisixRoute") => {

@@ -208,6 +208,32 @@ impl ClusterIndex {
         self.apisix.get(unit)
     }
 
+    /// Records a Pod's labels (metadata-only watch).
+    pub fn apply_pod(
+        &mut self,
+        pod: &kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Pod>,
+    ) {
+        self.apply_pod_metadata(&pod.metadata);
+    }
+
+    /// Records the labels of the Pod described by `metadata`.
+    pub fn apply_pod_metadata(
+        &mut self,
+        metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) {
+        let key = meta_key(metadata);
+        let labels = metadata.labels.clone().unwrap_or_default();
+        if self.snapshot.apply_pod_labels(key.clone(), labels) {
+            self.mark_dependents(&Dependency::PodLabels(key.namespace));
+        }
+    }
+
+    pub fn delete_pod(&mut self, key: &ObjectKey) {
+        if self.snapshot.delete_pod(key) {
+            self.mark_dependents(&Dependency::PodLabels(key.namespace.clone()));
+        }
+    }
+
     /// Adds or updates an ApisixUpstream (an input of routes).
     pub fn apply_apisix_upstream(&mut self, upstream: crate::api::ApisixUpstream) {
         let key = self.snapshot.apply_apisix_upstream(upstream);

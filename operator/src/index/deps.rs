@@ -18,6 +18,8 @@ pub enum Dependency {
     PluginConfig(ObjectKey),
     /// An ApisixUpstream (decorating the Service of its name, or external).
     ApisixUpstream(ObjectKey),
+    /// Pod labels of a namespace (backend subsets).
+    PodLabels(String),
 }
 
 /// What one translation read.

@@ -23,6 +23,7 @@ enum Kind {
     Secret,
     Namespace,
     ApisixUpstream,
+    Pod,
     Apisix(&'static str),
 }
 
@@ -79,6 +80,13 @@ impl Feeder {
                 event,
                 |i, ns| i.select_namespace(&ns.metadata.name.clone().unwrap_or_default(), true),
                 |i, k| i.select_namespace(&k.name, false),
+            ),
+            KindEvent::Pod(event) => self.handle(
+                index,
+                (Kind::Pod, scope),
+                event,
+                |i, o| i.apply_pod(&o),
+                |i, k| i.delete_pod(k),
             ),
             KindEvent::ApisixRoute(event) => self.apisix(index, scope, event, ApisixObject::Route),
             KindEvent::ApisixUpstream(event) => self.handle(
@@ -215,6 +223,7 @@ fn known(index: &ClusterIndex, kind: Kind) -> Vec<ObjectKey> {
         Kind::EndpointSlice => index.snapshot().endpoint_slice_keys().cloned().collect(),
         Kind::Secret => index.snapshot().secret_keys().cloned().collect(),
         Kind::ApisixUpstream => index.snapshot().apisix_upstream_keys().cloned().collect(),
+        Kind::Pod => index.snapshot().pod_keys().cloned().collect(),
         Kind::Apisix(name) => index
             .apisix_objects(name)
             .map(|o| ObjectKey::new(o.namespace().unwrap_or(""), o.name()))

@@ -51,6 +51,8 @@ pub struct Snapshot {
     /// ApisixUpstreams: inputs of the routes that use their Service (or
     /// reference them as external upstreams).
     apisix_upstreams: BTreeMap<ObjectKey, Arc<ApisixUpstream>>,
+    /// Pod labels only (for subsets): never whole Pods.
+    pod_labels: BTreeMap<ObjectKey, BTreeMap<String, String>>,
 }
 
 fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
@@ -171,6 +173,23 @@ impl Snapshot {
 
     pub fn delete_ingress_class(&mut self, name: &str) {
         self.ingress_classes.remove(name);
+    }
+
+    pub fn pod_labels(&self, key: &ObjectKey) -> Option<&BTreeMap<String, String>> {
+        self.pod_labels.get(key)
+    }
+
+    pub fn pod_keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.pod_labels.keys()
+    }
+
+    /// Records a Pod's labels; returns whether they changed.
+    pub fn apply_pod_labels(&mut self, key: ObjectKey, labels: BTreeMap<String, String>) -> bool {
+        self.pod_labels.insert(key, labels.clone()) != Some(labels)
+    }
+
+    pub fn delete_pod(&mut self, key: &ObjectKey) -> bool {
+        self.pod_labels.remove(key).is_some()
     }
 
     pub fn apisix_upstream(&self, key: &ObjectKey) -> Option<&ApisixUpstream> {

@@ -5,10 +5,11 @@ use std::fmt::Debug;
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
@@ -41,6 +42,8 @@ pub enum KindEvent {
     Secret(watcher::Event<Secret>),
     /// Namespaces matching the namespace label selector.
     Namespace(watcher::Event<Namespace>),
+    /// Pod metadata (labels, for backend subsets); never whole Pods.
+    Pod(watcher::Event<PartialObjectMeta<Pod>>),
     ApisixRoute(watcher::Event<ApisixRoute>),
     ApisixUpstream(watcher::Event<ApisixUpstream>),
     ApisixTls(watcher::Event<ApisixTls>),
@@ -164,6 +167,19 @@ pub async fn spawn_watches(
         };
     }
     watch_crd!(ApisixRoute, KindEvent::ApisixRoute);
+    if served::<ApisixUpstream>(client).await {
+        // Subsets select Pods by label: watch Pod metadata only.
+        for ns in &scopes {
+            tasks.push(spawn_watch(
+                namespaced::<PartialObjectMeta<Pod>>(client, *ns),
+                default.clone(),
+                *ns,
+                changes.clone(),
+                KindEvent::Pod,
+            ));
+            crd_watches += 1;
+        }
+    }
     watch_crd!(ApisixUpstream, KindEvent::ApisixUpstream);
     watch_crd!(ApisixTls, KindEvent::ApisixTls);
     watch_crd!(ApisixPluginConfig, KindEvent::ApisixPluginConfig);

@@ -255,18 +255,38 @@ impl RouteTranslator<'_> {
         self.deps.insert(Dependency::Service(service.clone()));
         self.deps
             .insert(Dependency::ApisixUpstream(service.clone()));
-        if backend.subset.is_some() {
-            return Err(invalid(
-                rule,
-                "backend subsets (Pod label selection) are not supported yet",
-            ));
-        }
+        let subset = match &backend.subset {
+            None => None,
+            Some(subset) => {
+                let labels = self
+                    .input
+                    .snapshot
+                    .apisix_upstream(&service)
+                    .and_then(|u| u.spec.settings.subsets.as_ref())
+                    .and_then(|subsets| subsets.iter().find(|s| &s.name == subset))
+                    .map(|s| s.labels.clone())
+                    .ok_or_else(|| {
+                        invalid(
+                            rule,
+                            format!("subset {subset:?} is not defined in ApisixUpstream {service}"),
+                        )
+                    })?;
+                self.deps
+                    .insert(Dependency::PodLabels(self.namespace.to_string()));
+                Some((subset.clone(), labels))
+            }
+        };
         let port = match &backend.service_port {
             IntOrString::Int(n) => PortRef::Number(*n),
             IntOrString::String(name) => PortRef::Name(name.clone()),
         };
         let granularity = backend.resolve_granularity.unwrap_or_default();
-        let resolved = backend::resolve(self.input.snapshot, &service, &port)?;
+        let resolved = backend::resolve_selected(
+            self.input.snapshot,
+            &service,
+            &port,
+            subset.as_ref().map(|(_, labels)| labels),
+        )?;
         let nodes: Vec<Node> = match granularity {
             ResolveGranularity::Endpoint => resolved.nodes.clone(),
             ResolveGranularity::Service => {
@@ -292,18 +312,26 @@ impl RouteTranslator<'_> {
             &config.ownership,
             IdKind::Upstream,
             &self.identity(&format!(
-                "backend/{}/{}/{granularity_name}",
-                backend.service_name, resolved.service_port
+                "backend/{}/{}/{granularity_name}/{}",
+                backend.service_name,
+                resolved.service_port,
+                subset.as_ref().map_or("", |(name, _)| name.as_str())
             )),
         );
         let mut upstream = Map::new();
         upstream.insert("id".into(), id.clone().into());
         upstream.insert(
             "name".into(),
-            display_name(format!(
-                "{}_{}_{}",
-                self.namespace, backend.service_name, resolved.service_port
-            ))
+            display_name(match &subset {
+                Some((name, _)) => format!(
+                    "{}_{}_{name}_{}",
+                    self.namespace, backend.service_name, resolved.service_port
+                ),
+                None => format!(
+                    "{}_{}_{}",
+                    self.namespace, backend.service_name, resolved.service_port
+                ),
+            })
             .into(),
         );
         upstream.insert("type".into(), "roundrobin".into());

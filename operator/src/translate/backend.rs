@@ -59,6 +59,17 @@ pub fn resolve(
     service_key: &ObjectKey,
     port: &PortRef,
 ) -> Result<ResolvedBackend, TranslateError> {
+    resolve_selected(snapshot, service_key, port, None)
+}
+
+/// Like [`resolve`], keeping only endpoints whose Pod carries every label
+/// of `selector` (a subset); endpoints without a known Pod are dropped.
+pub fn resolve_selected(
+    snapshot: &Snapshot,
+    service_key: &ObjectKey,
+    port: &PortRef,
+    selector: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<ResolvedBackend, TranslateError> {
     let service = snapshot
         .service(service_key)
         .ok_or_else(|| backend_error(service_key, "not found"))?;
@@ -111,6 +122,21 @@ pub fn resolve(
             continue;
         };
         for endpoint in &slice.endpoints {
+            if let Some(selector) = selector {
+                let pod = endpoint
+                    .target_ref
+                    .as_ref()
+                    .filter(|r| r.kind.as_deref() == Some("Pod"))
+                    .and_then(|r| r.name.as_deref())
+                    .and_then(|name| {
+                        snapshot.pod_labels(&ObjectKey::new(&service_key.namespace, name))
+                    });
+                let selected = pod
+                    .is_some_and(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)));
+                if !selected {
+                    continue;
+                }
+            }
             let conditions = endpoint.conditions.clone().unwrap_or_default();
             let is_ready = conditions.ready != Some(false);
             let serving_while_terminating =

@@ -588,7 +588,7 @@ fn apisix_route_errors_are_clear() {
         translate(rule(
             json!({"backends": [{"serviceName": "web", "servicePort": 80, "subset": "v2"}]})
         ))
-        .contains("subsets")
+        .contains("subset \"v2\" is not defined in ApisixUpstream ns/web")
     );
     assert!(
         translate(rule(json!({"upstreams": [{"name": "nope"}]})))
@@ -596,4 +596,85 @@ fn apisix_route_errors_are_clear() {
     );
     assert!(translate(json!([{"name": "a", "match": {"paths": ["/"]}, "plugins": [{"name": "echo"}]},
                               {"name": "a", "match": {"paths": ["/b"]}, "plugins": [{"name": "echo"}]}])).contains("used twice"));
+}
+
+#[test]
+fn subsets_select_endpoints_by_pod_labels_and_follow_label_changes() {
+    use crate::index::{ApisixObject, ClusterIndex, UnitOutcome};
+    let mut index = ClusterIndex::new(config());
+    index.apply_service(super::tests::mk_service(
+        "ns",
+        "web",
+        json!([{"name": "http", "port": 80}]),
+    ));
+    let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"namespace": "ns", "name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}],
+        "endpoints": [
+            {"addresses": ["10.2.0.1"], "targetRef": {"kind": "Pod", "name": "web-v1", "namespace": "ns"}},
+            {"addresses": ["10.2.0.2"], "targetRef": {"kind": "Pod", "name": "web-v2", "namespace": "ns"}},
+            {"addresses": ["10.2.0.3"]},
+        ],
+    }))
+    .unwrap();
+    index.apply_endpoint_slice(slice);
+    let pod =
+        |name: &str, version: &str| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            serde_json::from_value(
+            json!({"namespace": "ns", "name": name, "labels": {"app": "web", "version": version}}),
+        )
+        .unwrap()
+        };
+    index.apply_pod_metadata(&pod("web-v1", "v1"));
+    index.apply_pod_metadata(&pod("web-v2", "v2"));
+    index.apply_apisix_upstream(object(
+        "ApisixUpstream",
+        "web",
+        json!({"subsets": [{"name": "v2", "labels": {"version": "v2"}}]}),
+    ));
+    let route: crate::api::ApisixRoute = object(
+        "ApisixRoute",
+        "r",
+        json!({"http": [{
+        "name": "a", "match": {"paths": ["/*"]}, "backends": [{"serviceName": "web", "servicePort": 80, "subset": "v2"}]}]}),
+    );
+    index.apply_apisix(ApisixObject::Route(std::sync::Arc::new(route)));
+    index.flush();
+    let nodes = |index: &ClusterIndex| -> Value {
+        index
+            .desired()
+            .iter()
+            .find(|(k, _)| k.dir() == crate::apisix::ApisixDir::Upstreams)
+            .map(|(_, v)| v.value.to_json()["nodes"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        nodes(&index),
+        json!([{"host": "10.2.0.2", "port": 8080, "weight": 100}])
+    );
+    // web-v1 is relabelled v2: the route's upstream follows.
+    index.apply_pod_metadata(&pod("web-v1", "v2"));
+    let outcomes = index.flush();
+    assert!(
+        matches!(&outcomes[..], [UnitOutcome::Translated { unit, .. }] if unit.as_str() == "ApisixRoute/ns/r")
+    );
+    assert_eq!(
+        nodes(&index),
+        json!([{"host": "10.2.0.1", "port": 8080, "weight": 100}, {"host": "10.2.0.2", "port": 8080, "weight": 100}])
+    );
+    // An undefined subset is an error for the route; its last good objects stay.
+    let route: crate::api::ApisixRoute = object(
+        "ApisixRoute",
+        "r",
+        json!({"http": [{
+        "name": "a", "match": {"paths": ["/*"]}, "backends": [{"serviceName": "web", "servicePort": 80, "subset": "v3"}]}]}),
+    );
+    let before = index.desired().clone();
+    index.apply_apisix(ApisixObject::Route(std::sync::Arc::new(route)));
+    let outcomes = index.flush();
+    assert!(
+        matches!(&outcomes[..], [UnitOutcome::Failed { error, .. }] if error.to_string().contains("subset \"v3\" is not defined"))
+    );
+    assert_eq!(index.desired(), &before);
 }
