@@ -146,6 +146,7 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     // Every CR tells the truth in its status.
     for (kind, namespace, name) in [
         ("ApisixRoute", Some("shop"), "checkout-canary"),
+        ("ApisixUpstream", Some("shop"), "api"),
         ("ApisixConsumer", Some("shop"), "mobile-app"),
         ("ApisixPluginConfig", Some("shop"), "rate-limited"),
         ("ApisixGlobalRule", Some("shop"), "request-ids"),

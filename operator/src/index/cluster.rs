@@ -208,6 +208,43 @@ impl ClusterIndex {
         self.apisix.get(unit)
     }
 
+    /// The status inputs of ApisixUpstreams: valid on their own (Accepted),
+    /// and Programmed once the routes that use them are.
+    pub fn apisix_upstream_statuses(&self) -> Vec<(UnitKey, crate::status::CrStatusInput)> {
+        use kube::Resource;
+        self.snapshot
+            .apisix_upstream_keys()
+            .filter(|key| self.serves_namespace(&key.namespace))
+            .filter_map(|key| {
+                let upstream = self.snapshot.apisix_upstream(key)?;
+                let unit = UnitKey::new("ApisixUpstream", Some(&key.namespace), &key.name);
+                let users: Vec<UnitKey> = self
+                    .deps
+                    .dependents(&Dependency::ApisixUpstream(key.clone()))
+                    .filter(|u| !self.errors.contains_key(*u))
+                    .cloned()
+                    .collect();
+                let error =
+                    crate::translate::upstream_settings::validate(&self.snapshot, &upstream.spec)
+                        .err()
+                        .map(|e| e.to_string());
+                Some((
+                    unit,
+                    crate::status::CrStatusInput {
+                        object: upstream.object_ref(&()),
+                        api_resource: kube::discovery::ApiResource::erase::<
+                            crate::api::ApisixUpstream,
+                        >(&()),
+                        generation: upstream.metadata.generation,
+                        current: upstream.status.clone(),
+                        error,
+                        units: users,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Records a Pod's labels (metadata-only watch).
     pub fn apply_pod(
         &mut self,

@@ -186,9 +186,11 @@ impl IndexTask {
                         generation: object.generation(),
                         current: object.status().cloned(),
                         error: self.index.errors().get(unit).map(|e| e.to_string()),
+                        units: vec![unit.clone()],
                     },
                 )
             })
+            .chain(self.index.apisix_upstream_statuses())
             .collect();
         StatusView {
             crs,

@@ -11,6 +11,33 @@ use super::CrStatusInput;
 pub const ACCEPTED: &str = "Accepted";
 pub const PROGRAMMED: &str = "Programmed";
 
+/// Whether the objects of all `units` are in etcd (the newest revision of
+/// them); `Nothing` when none has objects.
+pub fn programmed_units(
+    desired: &DesiredState,
+    mirror: &MirrorState,
+    units: &[UnitKey],
+) -> ProgrammedState {
+    let mut state = ProgrammedState::Nothing;
+    for unit in units {
+        state = match (state, programmed_state(desired, mirror, unit)) {
+            (_, ProgrammedState::Pending) | (ProgrammedState::Pending, _) => {
+                return ProgrammedState::Pending;
+            }
+            (
+                ProgrammedState::Written { revision: a },
+                ProgrammedState::Written { revision: b },
+            ) => ProgrammedState::Written { revision: a.max(b) },
+            (ProgrammedState::Written { revision }, ProgrammedState::Nothing)
+            | (ProgrammedState::Nothing, ProgrammedState::Written { revision }) => {
+                ProgrammedState::Written { revision }
+            }
+            (ProgrammedState::Nothing, ProgrammedState::Nothing) => ProgrammedState::Nothing,
+        };
+    }
+    state
+}
+
 /// Whether a unit's desired objects are in etcd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgrammedState {
@@ -156,6 +183,7 @@ mod tests {
             generation: Some(3),
             current,
             error: error.map(str::to_string),
+            units: Vec::new(),
         }
     }
 
@@ -235,5 +263,49 @@ mod tests {
         );
         let pending = desired_conditions(&input(None, None), ProgrammedState::Pending, "t4");
         assert_eq!(pending.conditions[1].status, "False");
+    }
+}
+
+#[cfg(test)]
+mod units_tests {
+    use super::*;
+    use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey, StoredValue};
+    use crate::sync::MirroredKey;
+    use serde_json::json;
+
+    #[test]
+    fn several_units_are_programmed_when_all_are() {
+        let (a, b) = (UnitKey::new("X", None, "a"), UnitKey::new("X", None, "b"));
+        let key = |id: &str| EtcdKey::new("/apisix", ApisixDir::Routes, id).unwrap();
+        let value = CanonicalValue::from_json(json!({"v": 1})).unwrap();
+        let mut desired = DesiredState::new();
+        desired.insert(key("ao_c_a"), value.clone(), a.clone());
+        desired.insert(key("ao_c_b"), value.clone(), b.clone());
+        let stored = |rev| MirroredKey {
+            value: StoredValue::parse(&value.stamped(1, 1)),
+            mod_revision: rev,
+            create_revision: rev,
+        };
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert("/apisix/routes/ao_c_a".to_string(), stored(4));
+        let half = MirrorState::from_list(keys.clone(), 9);
+        assert_eq!(
+            programmed_units(&desired, &half, std::slice::from_ref(&a)),
+            ProgrammedState::Written { revision: 4 }
+        );
+        assert_eq!(
+            programmed_units(&desired, &half, &[a.clone(), b.clone()]),
+            ProgrammedState::Pending
+        );
+        keys.insert("/apisix/routes/ao_c_b".to_string(), stored(6));
+        let full = MirrorState::from_list(keys, 9);
+        assert_eq!(
+            programmed_units(&desired, &full, &[a, b]),
+            ProgrammedState::Written { revision: 6 }
+        );
+        assert_eq!(
+            programmed_units(&desired, &full, &[]),
+            ProgrammedState::Nothing
+        );
     }
 }

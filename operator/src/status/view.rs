@@ -25,6 +25,9 @@ pub struct CrStatusInput {
     pub current: Option<crate::api::ApisixStatus>,
     /// The latest translation error, if it failed.
     pub error: Option<String>,
+    /// The units whose objects must be in etcd for the CR to be Programmed:
+    /// the CR's own unit, or for an ApisixUpstream the routes that use it.
+    pub units: Vec<UnitKey>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

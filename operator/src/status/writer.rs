@@ -10,7 +10,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::conditions::{desired_conditions, needs_update, programmed_state};
+use super::conditions::{desired_conditions, needs_update, programmed_units};
 use super::{LoadBalancerSource, StatusView, desired_lb};
 use crate::api::ApisixStatus;
 use crate::leader::Leadership;
@@ -84,7 +84,7 @@ impl StatusWriter {
         for (unit, input) in &view.crs {
             let programmed = {
                 let mirror = read_mirror(&self.mirror);
-                programmed_state(desired, &mirror, unit)
+                programmed_units(desired, &mirror, &input.units)
             };
             let wanted = desired_conditions(input, programmed, &now);
             if !needs_update(input.current.as_ref(), &wanted) {

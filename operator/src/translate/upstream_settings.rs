@@ -138,6 +138,23 @@ pub fn apply(
     Ok(())
 }
 
+/// Checks an ApisixUpstream on its own (for its status): every setting,
+/// top-level and per port, applies cleanly, and external nodes resolve.
+pub fn validate(
+    snapshot: &Snapshot,
+    spec: &crate::api::ApisixUpstreamSpec,
+) -> Result<(), TranslateError> {
+    let mut scratch_deps = UnitDeps::new();
+    apply(snapshot, &mut scratch_deps, &spec.settings, &mut Map::new())?;
+    for level in spec.port_level_settings.iter().flatten() {
+        let merged = effective(spec, level.port);
+        apply(snapshot, &mut scratch_deps, &merged, &mut Map::new()).map_err(|e| {
+            TranslateError::Invalid(format!("portLevelSettings port {}: {e}", level.port))
+        })?;
+    }
+    Ok(())
+}
+
 fn check_type(value: Option<HealthCheckType>) -> Value {
     serde_json::to_value(value.unwrap_or(HealthCheckType::Http)).expect("an enum serializes")
 }
