@@ -1,5 +1,5 @@
 //! `make demo`: starts the local environment (kube-apiserver, its etcd, the
-//! APISIX etcd), applies `examples/`, runs three `apisix-operator run`
+//! APISIX etcd), installs the APISIX CRDs, applies `examples/`, runs three `apisix-operator run`
 //! replicas, waits until etcd holds exactly the translation of the cluster,
 //! shows who leads and what was written, kills the leader and shows the
 //! takeover and a change landing. Stays up until Ctrl-C (`--once` exits).
@@ -16,7 +16,8 @@ use clap::Parser;
 use etcd_client::GetOptions;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -25,7 +26,7 @@ struct Args {
     #[arg(long)]
     operator: PathBuf,
     /// Manifests to apply (files or directories).
-    #[arg(long, default_value = "examples/ingress")]
+    #[arg(long, default_value = "examples")]
     examples: PathBuf,
     /// Exit after the show instead of staying up.
     #[arg(long)]
@@ -56,6 +57,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let client = env.kube_client().await?;
 
+    step("installing the APISIX CRDs");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in apisix_operator::api::all_crds() {
+        crds.create(&PostParams::default(), &crd).await?;
+    }
+
     step(&format!("applying {}", args.examples.display()));
     let files = collect_files(std::slice::from_ref(&args.examples))?;
     let mut objects = Vec::new();
@@ -63,7 +70,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         objects.extend(read_objects(file)?.into_iter().map(|o| (file.clone(), o)));
     }
     for (_, object) in &objects {
-        create_object(&client, object).await?;
+        // A CR may need a moment until its freshly installed CRD is served.
+        let mut attempts = 0;
+        while let Err(err) = create_object(&client, object).await {
+            attempts += 1;
+            if attempts > 100 {
+                return Err(err.into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     println!("    {} objects from {} file(s)", objects.len(), files.len());
 
