@@ -128,6 +128,20 @@ impl KubeApiServer {
         Ok(kubeconfig::render(&self.url(), self.ca.cert_pem(), &cert))
     }
 
+    /// A kubeconfig whose admin credentials act as `user` (impersonation),
+    /// e.g. `system:serviceaccount:<ns>:<name>`, so that user's RBAC applies.
+    pub fn impersonating_kubeconfig(&self, user: &str) -> Result<String, TestEnvError> {
+        let admin = self
+            .ca
+            .client_cert("testenv-impersonator", Some("system:masters"))?;
+        Ok(kubeconfig::render_as(
+            &self.url(),
+            self.ca.cert_pem(),
+            &admin,
+            Some(user),
+        ))
+    }
+
     /// A new cluster-admin client (each test runtime needs its own).
     pub async fn admin_client(&self) -> Result<kube::Client, TestEnvError> {
         kubeconfig::client_from(&self.admin_kubeconfig).await

@@ -11,6 +11,16 @@ use crate::pki::IssuedCert;
 /// Renders a kubeconfig (JSON, which every kubeconfig reader accepts as YAML)
 /// for a client-certificate user.
 pub fn render(server_url: &str, ca_pem: &str, user: &IssuedCert) -> String {
+    render_as(server_url, ca_pem, user, None)
+}
+
+/// Like [`render`], acting as (impersonating) `act_as` when given.
+pub fn render_as(
+    server_url: &str,
+    ca_pem: &str,
+    user: &IssuedCert,
+    act_as: Option<&str>,
+) -> String {
     let config = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -34,6 +44,10 @@ pub fn render(server_url: &str, ca_pem: &str, user: &IssuedCert) -> String {
         }],
         "current-context": "testenv",
     });
+    let mut config = config;
+    if let Some(act_as) = act_as {
+        config["users"][0]["user"]["as"] = act_as.into();
+    }
     serde_json::to_string_pretty(&config).expect("a JSON value always serializes")
 }
 
