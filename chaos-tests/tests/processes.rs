@@ -9,7 +9,6 @@ use std::time::Duration;
 use apisix_operator::sync::synthetic::synthetic_state;
 use apisix_operator_chaos_tests::{STATUS_PREFIX, SyntheticSpec};
 use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, eventually};
-use etcd_client::GetOptions;
 
 const CLUSTER: &str = "chaos";
 const GENEROUS: Duration = Duration::from_secs(60);
@@ -101,27 +100,9 @@ impl Cluster {
     /// Owned keys and their values (timestamps dropped), with mod revisions.
     async fn owned(&self) -> BTreeMap<String, (serde_json::Value, i64)> {
         let mut etcd = self.etcd().await;
-        let response = etcd
-            .get(
-                format!("{}/", self.prefix()),
-                Some(GetOptions::new().with_prefix()),
-            )
+        apisix_schema::stored_objects(&mut etcd, &self.prefix())
             .await
-            .unwrap();
-        response
-            .kvs()
-            .iter()
-            .map(|kv| {
-                let mut value: serde_json::Value = serde_json::from_slice(kv.value()).unwrap();
-                let map = value.as_object_mut().unwrap();
-                map.remove("create_time");
-                map.remove("update_time");
-                (
-                    String::from_utf8_lossy(kv.key()).into_owned(),
-                    (value, kv.mod_revision()),
-                )
-            })
-            .collect()
+            .unwrap()
     }
 
     async fn matches(&self, spec: SyntheticSpec) -> bool {

@@ -11,7 +11,6 @@ use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
 use apisix_operator_testenv::{ManagedProcess, TestEnv, create_object, eventually};
-use etcd_client::GetOptions;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
@@ -229,20 +228,15 @@ async fn the_operator_runs_with_exactly_the_manifests_permissions() {
             let mut etcd = etcd.clone();
             let want = want.clone();
             async move {
-                let response = etcd
-                    .get("/it-install/", Some(GetOptions::new().with_prefix()))
+                let have: BTreeMap<String, Value> =
+                    apisix_operator_testenv::apisix_schema::stored_objects(
+                        &mut etcd,
+                        "/it-install",
+                    )
                     .await
-                    .ok()?;
-                let have: BTreeMap<String, Value> = response
-                    .kvs()
-                    .iter()
-                    .filter_map(|kv| {
-                        let mut value: Value = serde_json::from_slice(kv.value()).ok()?;
-                        let map = value.as_object_mut()?;
-                        map.remove("create_time");
-                        map.remove("update_time");
-                        Some((String::from_utf8_lossy(kv.key()).into_owned(), value))
-                    })
+                    .ok()?
+                    .into_iter()
+                    .map(|(key, (value, _))| (key, value))
                     .collect();
                 (have == want).then_some(())
             }

@@ -13,7 +13,6 @@ use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
 use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, create_object, eventually};
-use etcd_client::GetOptions;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -60,20 +59,11 @@ fn expected(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
 }
 
 async fn etcd_values(etcd: &mut etcd_client::Client) -> BTreeMap<String, Value> {
-    let response = etcd
-        .get(format!("{PREFIX}/"), Some(GetOptions::new().with_prefix()))
+    apisix_schema::stored_objects(etcd, PREFIX)
         .await
-        .unwrap();
-    response
-        .kvs()
-        .iter()
-        .map(|kv| {
-            let mut value: Value = serde_json::from_slice(kv.value()).unwrap();
-            let map = value.as_object_mut().unwrap();
-            map.remove("create_time");
-            map.remove("update_time");
-            (String::from_utf8_lossy(kv.key()).into_owned(), value)
-        })
+        .unwrap()
+        .into_iter()
+        .map(|(key, (value, _))| (key, value))
         .collect()
 }
 

@@ -46,6 +46,34 @@ pub async fn dump_prefix(
     Ok(dump)
 }
 
+/// Every key under `<prefix>/` with its value (the `create_time` and
+/// `update_time` stamps removed, non-JSON values as `null`) and its mod
+/// revision: what tests compare with a desired state.
+pub async fn stored_objects(
+    client: &mut etcd_client::Client,
+    prefix: &str,
+) -> Result<BTreeMap<String, (serde_json::Value, i64)>, TestEnvError> {
+    let response = client
+        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
+        .await?;
+    Ok(response
+        .kvs()
+        .iter()
+        .map(|kv| {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(kv.value()).unwrap_or(serde_json::Value::Null);
+            if let Some(map) = value.as_object_mut() {
+                map.remove("create_time");
+                map.remove("update_time");
+            }
+            (
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                (value, kv.mod_revision()),
+            )
+        })
+        .collect())
+}
+
 /// Runs the validator on `dump` (keys under `prefix`). Returns `None` when the
 /// validator is not available (no `../shared/apisix-schema`).
 pub fn validate(

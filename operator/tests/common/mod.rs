@@ -13,7 +13,6 @@ use apisix_operator::leader::{FenceKey, LeaseConfig};
 use apisix_operator::replica::ReplicaConfig;
 use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits};
 pub use apisix_operator_testenv::eventually;
-use etcd_client::GetOptions;
 
 pub const CLUSTER: &str = "it";
 
@@ -50,26 +49,9 @@ pub async fn etcd_state(
     etcd: &mut etcd_client::Client,
     prefix: &str,
 ) -> BTreeMap<String, (serde_json::Value, i64)> {
-    let response = etcd
-        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
+    apisix_operator_testenv::apisix_schema::stored_objects(etcd, prefix)
         .await
-        .unwrap();
-    response
-        .kvs()
-        .iter()
-        .map(|kv| {
-            let mut value: serde_json::Value =
-                serde_json::from_slice(kv.value()).unwrap_or(serde_json::Value::Null);
-            if let Some(map) = value.as_object_mut() {
-                map.remove("create_time");
-                map.remove("update_time");
-            }
-            (
-                String::from_utf8_lossy(kv.key()).into_owned(),
-                (value, kv.mod_revision()),
-            )
-        })
-        .collect()
+        .unwrap()
 }
 
 /// True when etcd's object keys under the prefix equal `desired` exactly.
