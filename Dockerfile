@@ -10,7 +10,8 @@ RUN cargo build --release --locked -p apisix-operator \
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /apisix-operator /apisix-operator
-USER nonroot:nonroot
+# Numeric, so the kubelet can verify runAsNonRoot (distroless nonroot = 65532).
+USER 65532:65532
 EXPOSE 9090
 ENTRYPOINT ["/apisix-operator"]
 CMD ["run"]

@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: provision test demo env lint fmt clean-cache
+.PHONY: provision test demo env lint fmt deploy-manifests clean-cache
 
 provision:
 	bash testenv/provision.sh
@@ -33,6 +33,13 @@ lint: provision
 
 fmt:
 	$(CARGO) fmt --all
+
+## Regenerates what deploy/ derives from the Helm chart, crds/ and examples/:
+## the kustomize base, the chart's and the bundle's CRDs, the OLM bundle's
+## ClusterServiceVersion (install strategy, permissions, owned CRDs, examples).
+## The install tests fail while these are stale.
+deploy-manifests: provision
+	$(CARGO) run --quiet -p apisix-operator-testenv --bin apisix-operator-testenv -- render-deploy
 
 ## Removes the cached control-plane binaries (the next provision rebuilds them).
 clean-cache:

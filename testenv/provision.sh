@@ -3,7 +3,8 @@
 # skips whatever is already there, so a second run does nothing:
 #   - Debian packages: protobuf-compiler and libprotobuf-dev (etcd-client's build)
 #   - Python: jsonschema (for ../shared/apisix-schema/validate.py)
-#   - kube-apiserver and etcd, built from the pinned Go modules in testenv/tools/
+#   - kube-apiserver, etcd, helm, kustomize and olm-bundle-validate, built from
+#     the pinned Go modules in testenv/tools/
 #     into $APISIX_OPERATOR_CACHE (default ~/.cache/apisix-operator/bin), keyed by version.
 set -euo pipefail
 
@@ -45,6 +46,9 @@ require_version() { # module file version
 }
 require_version k8s.io/kubernetes "$here/tools/kube-apiserver/go.mod" "$KUBE_APISERVER_VERSION"
 require_version go.etcd.io/etcd/server/v3 "$here/tools/etcd/go.mod" "$ETCD_VERSION"
+require_version helm.sh/helm/v3 "$here/tools/helm/go.mod" "$HELM_VERSION"
+require_version sigs.k8s.io/kustomize/kustomize/v5 "$here/tools/kustomize/go.mod" "$KUSTOMIZE_VERSION"
+require_version github.com/operator-framework/api "$here/tools/olm-validate/go.mod" "$OPERATOR_FRAMEWORK_API_VERSION"
 
 build() { # name version module-dir package [ldflags]
   local out="$bin/$1-$2"
@@ -63,5 +67,18 @@ build etcd "$ETCD_VERSION" "$here/tools/etcd" go.etcd.io/etcd/server/v3
 kube_minor=$(echo "$KUBE_APISERVER_VERSION" | cut -d. -f2)
 kube_ldflags="-X k8s.io/component-base/version.gitVersion=$KUBE_APISERVER_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/component-base/version.gitTreeState=clean"
 build kube-apiserver "$KUBE_APISERVER_VERSION" "$here/tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+
+# The install tests (deploy/): helm lint/template, kustomize build, OLM bundle validation.
+# Stamp what helm's release Makefile stamps: its version and the Kubernetes
+# version it assumes by default (from its client-go, else `helm template`
+# assumes v1.20).
+helm_k8s_minor=$(sed -n 's|^\s*k8s.io/client-go v0\.\([0-9]*\)\..*|\1|p' "$here/tools/helm/go.mod")
+helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_k8s_minor"
+done
+build helm "$HELM_VERSION" "$here/tools/helm" helm.sh/helm/v3/cmd/helm "$helm_ldflags"
+build kustomize "$KUSTOMIZE_VERSION" "$here/tools/kustomize" sigs.k8s.io/kustomize/kustomize/v5
+build olm-bundle-validate "$OPERATOR_FRAMEWORK_API_VERSION" "$here/tools/olm-validate" .
 
 log "ready: $bin"

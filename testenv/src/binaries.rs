@@ -11,6 +11,10 @@ const VERSIONS_ENV: &str = include_str!("../versions.env");
 pub struct Versions {
     pub kube_apiserver: String,
     pub etcd: String,
+    /// The install tooling (deploy/ tests and generation).
+    pub helm: String,
+    pub kustomize: String,
+    pub operator_framework_api: String,
 }
 
 impl Versions {
@@ -30,6 +34,9 @@ impl Versions {
         Ok(Versions {
             kube_apiserver: value("KUBE_APISERVER_VERSION")?,
             etcd: value("ETCD_VERSION")?,
+            helm: value("HELM_VERSION")?,
+            kustomize: value("KUSTOMIZE_VERSION")?,
+            operator_framework_api: value("OPERATOR_FRAMEWORK_API_VERSION")?,
         })
     }
 }
@@ -61,25 +68,27 @@ impl Binaries {
     /// provisioning step when one is missing.
     pub fn locate() -> Result<Binaries, TestEnvError> {
         let versions = Versions::pinned()?;
-        let bin = Binaries::cache_dir().join("bin");
-        let kube_apiserver = bin.join(format!("kube-apiserver-{}", versions.kube_apiserver));
-        let etcd = bin.join(format!("etcd-{}", versions.etcd));
-        for (name, version, path) in [
-            ("kube-apiserver", &versions.kube_apiserver, &kube_apiserver),
-            ("etcd", &versions.etcd, &etcd),
-        ] {
-            if !path.is_file() {
-                return Err(TestEnvError::MissingBinary {
-                    name,
-                    version: version.clone(),
-                    path: path.clone(),
-                });
-            }
-        }
         Ok(Binaries {
+            kube_apiserver: cached("kube-apiserver", &versions.kube_apiserver)?,
+            etcd: cached("etcd", &versions.etcd)?,
             versions,
-            kube_apiserver,
-            etcd,
+        })
+    }
+}
+
+/// The cached binary `name` at `version`, or an error naming the
+/// provisioning step.
+pub(crate) fn cached(name: &'static str, version: &str) -> Result<PathBuf, TestEnvError> {
+    let path = Binaries::cache_dir()
+        .join("bin")
+        .join(format!("{name}-{version}"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(TestEnvError::MissingBinary {
+            name,
+            version: version.to_string(),
+            path,
         })
     }
 }

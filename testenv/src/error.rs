@@ -38,6 +38,8 @@ pub enum TestEnvError {
     Certificate(#[from] rcgen::Error),
     #[error("kubeconfig error: {0}")]
     Kubeconfig(String),
+    #[error("install artifacts: {0}")]
+    Install(String),
     #[error("etcd client error: {0}")]
     Etcd(#[from] etcd_client::Error),
 }

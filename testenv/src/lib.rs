@@ -15,6 +15,7 @@ pub mod apisix_schema;
 mod binaries;
 mod error;
 mod etcd;
+pub mod install;
 mod kubeconfig;
 mod objects;
 mod pki;

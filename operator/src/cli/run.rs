@@ -179,11 +179,7 @@ impl RunArgs {
                     etcd_timeout: Duration::from_secs(5),
                 },
             },
-            namespaces: match (&self.namespace_selector, self.namespaces.is_empty()) {
-                (Some(selector), _) => Namespaces::Selector(selector.clone()),
-                (None, true) => Namespaces::All,
-                (None, false) => Namespaces::Only(self.namespaces.clone()),
-            },
+            namespaces: Namespaces::from_args(self.namespace_selector.as_deref(), &self.namespaces),
             lb_source,
             translation,
         })

@@ -54,7 +54,7 @@ pub enum KindEvent {
 }
 
 /// Which namespaces to watch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Namespaces {
     #[default]
     All,
@@ -62,6 +62,26 @@ pub enum Namespaces {
     /// Namespaces whose labels match this selector (objects are watched in
     /// every namespace, and served only in matching ones).
     Selector(String),
+}
+
+impl Namespaces {
+    /// The scope chosen by `--namespace-selector` and `--namespace`. Empty
+    /// names are dropped: OLM's AllNamespaces mode hands an empty
+    /// `olm.targetNamespaces` annotation to APISIX_OPERATOR_NAMESPACES,
+    /// which means every namespace.
+    pub fn from_args(selector: Option<&str>, names: &[String]) -> Self {
+        let names: Vec<String> = names
+            .iter()
+            .map(|name| name.trim())
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect();
+        match (selector, names.is_empty()) {
+            (Some(selector), _) => Namespaces::Selector(selector.to_string()),
+            (None, true) => Namespaces::All,
+            (None, false) => Namespaces::Only(names),
+        }
+    }
 }
 
 fn strip<K: Resource>(object: &mut K) {
@@ -283,4 +303,28 @@ pub fn key_of<K: Resource>(object: &K) -> super::ObjectKey {
         &object.namespace().unwrap_or_else(|| "default".to_string()),
         &object.name_any(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Namespaces;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_scope_follows_the_flags() {
+        assert_eq!(Namespaces::from_args(None, &[]), Namespaces::All);
+        // OLM AllNamespaces: an empty targetNamespaces annotation.
+        assert_eq!(Namespaces::from_args(None, &names(&[""])), Namespaces::All);
+        assert_eq!(
+            Namespaces::from_args(None, &names(&["shop", " ", "web "])),
+            Namespaces::Only(names(&["shop", "web"]))
+        );
+        assert_eq!(
+            Namespaces::from_args(Some("team=a"), &names(&["shop"])),
+            Namespaces::Selector("team=a".into())
+        );
+    }
 }

@@ -1,15 +1,23 @@
 //! `apisix-operator-testenv up`: starts the local environment (kube-apiserver,
 //! its etcd, the APISIX etcd), prints how to reach it, and keeps it running
 //! until Ctrl-C or SIGTERM.
+//!
+//! `apisix-operator-testenv render-deploy`: rewrites the files of `deploy/`
+//! derived from the Helm chart, `crds/` and `examples/` (see
+//! `apisix_operator_testenv::install`).
 
 use apisix_operator_testenv::TestEnv;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let command = std::env::args().nth(1).unwrap_or_else(|| "up".to_string());
-    if command != "up" {
-        eprintln!("usage: apisix-operator-testenv [up]");
-        return std::process::ExitCode::from(2);
+    match command.as_str() {
+        "up" => {}
+        "render-deploy" => return render_deploy(),
+        _ => {
+            eprintln!("usage: apisix-operator-testenv [up | render-deploy]");
+            return std::process::ExitCode::from(2);
+        }
     }
     let env = match TestEnv::start().await {
         Ok(env) => env,
@@ -54,5 +62,28 @@ async fn wait_for_shutdown() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+fn render_deploy() -> std::process::ExitCode {
+    use apisix_operator_testenv::install;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let written = install::InstallTools::locate()
+        .and_then(|tools| install::generated_files(&root, &tools))
+        .and_then(|files| install::write_files(&root, &files));
+    match written {
+        Ok(written) => {
+            for path in &written {
+                println!("wrote {}", path.display());
+            }
+            if written.is_empty() {
+                println!("deploy/ is up to date");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
