@@ -1,121 +1,386 @@
-//! The plain manifests (`deploy/manifests`): the API server accepts them with
-//! server-side apply, and the operator runs as their ServiceAccount
-//! (impersonation), so a missing permission fails this test; permissions
-//! beyond what the operator needs are refused.
+//! The install artifacts of `deploy/`: the Helm chart lints and renders every
+//! option into flags the operator accepts; the plain manifests (kustomize)
+//! and the OLM bundle are what the chart renders; the bundle passes the
+//! operator framework's validation; and the API server accepts all of them
+//! with server-side apply. (`install_run.rs` runs the operator as the
+//! chart deploys it.)
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use apisix_operator::cli::translate::{apply_object, dump, read_objects};
-use apisix_operator::index::ClusterIndex;
-use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{ManagedProcess, TestEnv, create_object, eventually};
+use apisix_operator::cli::{Cli, Command};
+use apisix_operator_testenv::install::{
+    self, BUNDLE, CHART, InstallTools, NAMESPACE, parse_documents, render_chart, repo_root,
+};
+use apisix_operator_testenv::{TestEnv, eventually, server_side_apply};
+use clap::Parser;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
 const GENEROUS: Duration = Duration::from_secs(90);
-const SERVICE_ACCOUNT: &str = "system:serviceaccount:apisix-operator:apisix-operator";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+fn tools() -> InstallTools {
+    InstallTools::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn default_render() -> Vec<Value> {
+    render_chart(&tools(), NAMESPACE, &json!({}), false).unwrap()
+}
+
+fn full_values_render() -> Vec<Value> {
+    let file = repo_root().join(CHART).join("ci/full-values.yaml");
+    let render = tools()
+        .helm_template(&repo_root().join(CHART), "apisix-prod", &[file], false)
+        .unwrap();
+    parse_documents(&render, "the full-values render").unwrap()
+}
+
+fn of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} rendered"))
+}
+
+fn container(objects: &[Value]) -> &Value {
+    &of_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(objects: &[Value]) -> Vec<String> {
+    container(objects)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `1.0` and `1` are the same YAML number (kustomize writes the former as
+/// the latter).
+fn normalize_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => json!(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(normalize_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, normalize_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Objects by (kind, namespace, name), for order-independent comparison.
+fn keyed(objects: Vec<Value>) -> BTreeMap<(String, String, String), Value> {
+    objects
+        .into_iter()
+        .map(normalize_numbers)
+        .map(|o| {
+            let key = (
+                o["kind"].as_str().unwrap_or_default().to_string(),
+                o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            (key, o)
+        })
+        .collect()
 }
 
 #[test]
-fn the_manifests_carry_the_current_crds() {
-    let manifests = std::fs::read_to_string(root().join("deploy/manifests/crds.yaml")).unwrap();
-    let crds = std::fs::read_to_string(root().join("crds/apisix-operator-crds.yaml")).unwrap();
+fn the_derived_deploy_files_are_current() {
+    let root = repo_root();
+    let files = install::generated_files(&root, &tools()).unwrap();
+    let stale = install::stale_files(&root, &files);
     assert!(
-        manifests == crds,
-        "deploy/manifests/crds.yaml is stale: copy crds/apisix-operator-crds.yaml"
+        stale.is_empty(),
+        "stale (run `make deploy-manifests`): {stale:?}"
+    );
+    // The CRDs everywhere are the operator's own.
+    let crds = std::fs::read_to_string(root.join("crds/apisix-operator-crds.yaml")).unwrap();
+    assert_eq!(crds, apisix_operator::api::crds_yaml());
+}
+
+#[test]
+fn helm_lint_accepts_the_chart_with_default_and_every_option() {
+    let tools = tools();
+    let chart = repo_root().join(CHART);
+    for values in [None, Some(chart.join("ci/full-values.yaml"))] {
+        let out = tools
+            .helm_lint(&chart, values.as_deref())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+    }
+}
+
+#[test]
+fn the_kustomize_base_is_the_charts_default_render() {
+    let tools = tools();
+    let root = repo_root();
+    let kustomized = install::parse_documents(
+        &tools
+            .kustomize_build(&root.join("deploy/manifests"))
+            .unwrap(),
+        "kustomize build",
+    )
+    .unwrap();
+    let mut chart = install::parse_documents(
+        &tools
+            .helm_template(&root.join(CHART), NAMESPACE, &[], true)
+            .unwrap(),
+        "helm template",
+    )
+    .unwrap();
+    // Helm leaves the namespace to `--create-namespace`; the base creates it.
+    chart.push(json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/name": "apisix-operator"}},
+    }));
+    let (kustomized, chart) = (keyed(kustomized), keyed(chart));
+    assert_eq!(
+        kustomized.keys().collect::<Vec<_>>(),
+        chart.keys().collect::<Vec<_>>()
+    );
+    for (key, object) in &chart {
+        assert_eq!(&kustomized[key], object, "{key:?} differs");
+    }
+}
+
+#[test]
+fn the_default_render_is_a_safe_three_replica_deployment() {
+    let objects = default_render();
+    let deployment = of_kind(&objects, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert!(
+        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            .is_array()
+    );
+    assert_eq!(
+        pod["topologySpreadConstraints"][0]["topologyKey"],
+        "topology.kubernetes.io/zone"
+    );
+    let container = container(&objects);
+    let security = &container["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    let env: Vec<&Value> = container["env"].as_array().unwrap().iter().collect();
+    for (name, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == name && e["valueFrom"]["fieldRef"]["fieldPath"] == field),
+            "{name} from the downward API"
+        );
+    }
+    assert_eq!(
+        of_kind(&objects, "PodDisruptionBudget")["spec"]["maxUnavailable"],
+        1
+    );
+    assert!(!objects.iter().any(|o| o["kind"] == "ServiceMonitor"));
+
+    // The operator accepts the rendered command line as it is.
+    let mut argv = vec!["apisix-operator".to_string()];
+    argv.extend(args(&objects));
+    let Command::Run(run) = Cli::try_parse_from(&argv).unwrap().command else {
+        panic!("the container runs `run`");
+    };
+    run.settings().unwrap();
+
+    // Namespaces are read only with a namespace selector.
+    let rules = &of_kind(&objects, "ClusterRole")["rules"];
+    assert!(
+        !rules.to_string().contains("\"namespaces\""),
+        "no namespaces permission without a selector: {rules}"
     );
 }
 
-/// The resources of the kustomization, in order.
-fn manifest_objects() -> Vec<Value> {
-    let dir = root().join("deploy/manifests");
-    let kustomization: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
-            .unwrap();
-    let namespace = kustomization["namespace"].as_str().unwrap().to_string();
-    let mut objects = Vec::new();
-    for file in kustomization["resources"].as_array().unwrap() {
-        for mut object in read_objects(&dir.join(file.as_str().unwrap())).unwrap() {
-            // translate's reader defaults namespaces; kustomize sets them.
-            if object["metadata"]["namespace"] == "default" {
-                object["metadata"]["namespace"] = namespace.clone().into();
-            }
-            objects.push(object);
-        }
+#[test]
+fn every_option_renders_into_flags_files_and_secrets_the_operator_reads() {
+    let objects = full_values_render();
+    let args = args(&objects);
+    let mut argv = vec!["apisix-operator".to_string()];
+    argv.extend(args.iter().cloned());
+    let parsed = Cli::try_parse_from(&argv);
+    assert!(parsed.is_ok(), "{}", parsed.unwrap_err());
+    for expected in [
+        "--etcd-endpoints=https://etcd-0.apisix.svc:2379,https://etcd-1.apisix.svc:2379",
+        "--prefix=/apisix-prod",
+        "--cluster=prod-eu1",
+        "--namespace-selector=apisix.apache.org/serve=true",
+        "--ingress-status-address=192.0.2.10,2001:db8::10",
+        "--etcd-ca-file=/etc/apisix-operator/etcd-tls/ca.crt",
+        "--etcd-cert-file=/etc/apisix-operator/etcd-tls/tls.crt",
+        "--etcd-key-file=/etc/apisix-operator/etcd-tls/tls.key",
+        "--etcd-tls-server-name=etcd.apisix.svc",
+        "--etcd-user=apisix-operator",
+        "--etcd-password-file=/etc/apisix-operator/etcd-auth/password",
+        "--apisix-schema=/etc/apisix-operator/apisix-schema/schema.json",
+    ] {
+        assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
     }
-    objects
-}
-
-async fn server_side_apply(client: &kube::Client, object: &Value) -> Result<(), kube::Error> {
-    let api_version = object["apiVersion"].as_str().unwrap();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap());
-    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk).await?;
-    let name = object["metadata"]["name"].as_str().unwrap();
-    let api: Api<DynamicObject> = match capabilities.scope {
-        kube::discovery::Scope::Namespaced => Api::namespaced_with(
-            client.clone(),
-            object["metadata"]["namespace"].as_str().unwrap(),
-            &resource,
-        ),
-        kube::discovery::Scope::Cluster => {
-            let mut object = object.clone();
-            object["metadata"]
-                .as_object_mut()
-                .unwrap()
-                .remove("namespace");
-            return Api::<DynamicObject>::all_with(client.clone(), &resource)
-                .patch(
-                    name,
-                    &PatchParams::apply("apisix-operator-install-test").force(),
-                    &Patch::Apply(&object),
-                )
-                .await
-                .map(|_| ());
-        }
+    let pod = &of_kind(&objects, "Deployment")["spec"]["template"]["spec"];
+    let volumes = pod["volumes"].as_array().unwrap();
+    let secret_of = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == name)
+            .map(|v| v["secret"]["secretName"].clone())
     };
-    api.patch(
-        name,
-        &PatchParams::apply("apisix-operator-install-test").force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .map(|_| ())
+    assert_eq!(secret_of("etcd-tls"), Some(json!("apisix-etcd-client")));
+    assert_eq!(secret_of("etcd-auth"), Some(json!("apisix-etcd-password")));
+    let container = container(&objects);
+    assert!(
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "APISIX_OPERATOR_DATA_ENCRYPTION_KEYRING"
+                && e["valueFrom"]["secretKeyRef"]["name"] == "apisix-keyring"),
+        "the keyring comes from its Secret"
+    );
+    assert!(
+        pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            .is_array()
+    );
+    let rules = of_kind(&objects, "ClusterRole")["rules"].to_string();
+    assert!(rules.contains("\"namespaces\""), "{rules}");
+    let monitor = of_kind(&objects, "ServiceMonitor");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(
+        of_kind(&objects, "IngressClass")["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"],
+        "true"
+    );
 }
 
-async fn allowed(
-    client: &kube::Client,
-    verb: &str,
-    group: &str,
-    resource: &str,
-    namespace: &str,
-) -> bool {
+#[test]
+fn bad_values_are_refused_with_the_reason() {
+    let tools = tools();
+    for (values, reason) in [
+        (json!({"operator": {"cluster": "Not_A_Label"}}), "cluster"),
+        (json!({"etcd": {"auth": {"user": "u"}}}), "passwordSecret"),
+        (
+            json!({"operator": {"fencePrefix": "/apisix/fence"}}),
+            "fencePrefix",
+        ),
+        (json!({"replicas": 3}), "replicas"),
+        (json!({"operator": {"logFormat": "xml"}}), "logFormat"),
+    ] {
+        let err = render_chart(&tools, NAMESPACE, &values, false)
+            .map(|_| ())
+            .expect_err(&format!("{values} should be refused"));
+        assert!(err.to_string().contains(reason), "{values}: {err}");
+    }
+}
+
+#[test]
+fn the_olm_bundle_passes_the_operator_frameworks_validation() {
+    let out = tools()
+        .olm_validate(&repo_root().join(BUNDLE))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("0 errors, 0 warnings"), "{out}");
+}
+
+fn csv() -> Value {
+    let path = repo_root()
+        .join(BUNDLE)
+        .join("manifests/apisix-operator.clusterserviceversion.yaml");
+    parse_documents(&std::fs::read_to_string(path).unwrap(), "the CSV")
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn the_csv_installs_what_the_chart_installs() {
+    let csv = csv();
+    let objects = default_render();
+    let install = &csv["spec"]["install"]["spec"];
+    let deployment = &install["deployments"][0];
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let chart_deployment = of_kind(&objects, "Deployment");
+    let mut chart_spec = chart_deployment["spec"].clone();
+    let mut csv_spec = deployment["spec"].clone();
+    // The one OLM addition: the OperatorGroup's namespaces.
+    let csv_env = csv_spec["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap();
+    let added = csv_env.pop().unwrap();
+    assert_eq!(added["name"], "APISIX_OPERATOR_NAMESPACES");
+    chart_spec["template"]["spec"]["containers"][0]["env"] =
+        csv_spec["template"]["spec"]["containers"][0]["env"].clone();
+    assert_eq!(csv_spec, chart_spec);
+    assert_eq!(
+        install["clusterPermissions"][0]["rules"],
+        of_kind(&objects, "ClusterRole")["rules"]
+    );
+    assert_eq!(
+        install["permissions"][0]["rules"],
+        of_kind(&objects, "Role")["rules"]
+    );
+    // Every owned CRD has an example, and the examples are valid CRs.
+    let examples: Vec<Value> = serde_json::from_str(
+        csv["metadata"]["annotations"]["alm-examples"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let owned = csv["spec"]["customresourcedefinitions"]["owned"]
+        .as_array()
+        .unwrap();
+    assert_eq!(owned.len(), 7);
+    for crd in owned {
+        assert!(
+            examples.iter().any(|e| e["kind"] == crd["kind"]),
+            "an example of {}",
+            crd["kind"]
+        );
+    }
+    let modes: Vec<&Value> = csv["spec"]["installModes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(modes.iter().all(|m| m["supported"] == true), "{modes:?}");
+}
+
+async fn allowed(client: &kube::Client, user: &str, verb: &str, resource: &str, ns: &str) -> bool {
+    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
     let review: SubjectAccessReview = serde_json::from_value(json!({
-        "spec": {"user": SERVICE_ACCOUNT, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": namespace}}
+        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                 "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": ns}}
     }))
     .unwrap();
-    let answer = Api::<SubjectAccessReview>::all(client.clone())
+    Api::<SubjectAccessReview>::all(client.clone())
         .create(&PostParams::default(), &review)
         .await
-        .unwrap();
-    answer.status.is_some_and(|s| s.allowed)
+        .unwrap()
+        .status
+        .is_some_and(|s| s.allowed)
 }
 
-#[tokio::test]
-async fn the_operator_runs_with_exactly_the_manifests_permissions() {
-    let env = TestEnv::shared()
-        .await
-        .unwrap_or_else(|e| panic!("test environment: {e}"));
-    let client = env.kube_client().await.unwrap();
-    for object in manifest_objects() {
+async fn apply_all(client: &kube::Client, objects: &[Value]) {
+    for object in objects {
         eventually(
             &format!(
                 "{} {} to be applied",
@@ -125,149 +390,141 @@ async fn the_operator_runs_with_exactly_the_manifests_permissions() {
             || {
                 let client = client.clone();
                 let object = object.clone();
-                async move { server_side_apply(&client, &object).await.ok() }
+                async move {
+                    server_side_apply(&client, &object, "apisix-operator-install-test")
+                        .await
+                        .map_err(|e| eprintln!("apply: {e}"))
+                        .ok()
+                }
             },
         )
         .await;
     }
+}
 
-    // Nothing beyond the operator's needs.
-    for (verb, group, resource) in [
-        ("delete", "", "secrets"),
-        ("create", "", "services"),
-        ("update", "networking.k8s.io", "ingresses"),
-        ("delete", "apisix.apache.org", "apisixroutes"),
-        ("create", "", "pods"),
-    ] {
-        assert!(
-            !allowed(&client, verb, group, resource, "shop").await,
-            "{verb} {resource} should be refused"
-        );
-    }
-    assert!(
-        !allowed(&client, "update", "coordination.k8s.io", "leases", "shop").await,
-        "Leases only in its own namespace"
-    );
-
-    // Apply the examples; serve only namespaces labelled for it.
-    let files = [
-        root().join("examples/ingress/shop.yaml"),
-        root().join("examples/apisix/shop-apisix.yaml"),
-    ];
-    let objects: Vec<(PathBuf, Value)> = files
-        .iter()
-        .flat_map(|f| {
-            read_objects(f)
-                .unwrap()
-                .into_iter()
-                .map(move |o| (f.clone(), o))
-        })
-        .collect();
-    for (_, object) in &objects {
-        if object["kind"] == "IngressClass" {
-            continue; // the manifests install it
-        }
-        eventually("an example to be created", GENEROUS, || {
-            let client = client.clone();
-            let object = object.clone();
-            async move { create_object(&client, &object).await.ok() }
-        })
-        .await;
-    }
-    let label = json!({"metadata": {"labels": {"apisix-operator/serve": "true"}}});
-    Api::<Namespace>::all(client.clone())
-        .patch("shop", &PatchParams::default(), &Patch::Merge(&label))
-        .await
+/// The objects OLM would create from the CSV in `namespace` (a
+/// ServiceAccount, the Deployment, and RBAC for the permissions).
+fn olm_objects(csv: &Value, namespace: &str) -> Vec<Value> {
+    let install = &csv["spec"]["install"]["spec"];
+    let deployment = &install["deployments"][0];
+    let sa = install["permissions"][0]["serviceAccountName"]
+        .as_str()
         .unwrap();
+    let subject = json!([{"kind": "ServiceAccount", "name": sa, "namespace": namespace}]);
+    let role_ref = |kind: &str, name: &str| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name});
+    let cluster_role = format!("{namespace}-{sa}");
+    vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": sa, "namespace": namespace}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": cluster_role}, "rules": install["clusterPermissions"][0]["rules"]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": cluster_role}, "roleRef": role_ref("ClusterRole", &cluster_role),
+               "subjects": subject}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": sa, "namespace": namespace},
+               "rules": install["permissions"][0]["rules"]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": sa, "namespace": namespace}, "roleRef": role_ref("Role", sa),
+               "subjects": subject}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": deployment["name"], "namespace": namespace,
+                            "labels": deployment["label"]},
+               "spec": deployment["spec"]}),
+    ]
+}
 
-    let kubeconfig = env.workdir.path().join("operator-sa.kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        env.apiserver
-            .impersonating_kubeconfig(SERVICE_ACCOUNT)
+#[tokio::test]
+async fn the_api_server_accepts_the_manifests_the_chart_and_the_bundle() {
+    let env = TestEnv::shared()
+        .await
+        .unwrap_or_else(|e| panic!("test environment: {e}"));
+    let client = env.kube_client().await.unwrap();
+    let tools = tools();
+
+    // The kustomize base (CRDs first: it lists them first).
+    let base = parse_documents(
+        &tools
+            .kustomize_build(&repo_root().join("deploy/manifests"))
             .unwrap(),
+        "kustomize build",
     )
     .unwrap();
-    let _operator = ManagedProcess::spawn(
-        "apisix-operator-as-sa",
-        Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-        &[
-            "run".into(),
-            format!("--kubeconfig={}", kubeconfig.display()),
-            format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
-            "--prefix=/it-install".into(),
-            "--cluster=install".into(),
-            "--lease-namespace=apisix-operator".into(),
-            "--identity=sa-a".into(),
-            "--namespace-selector=apisix-operator/serve=true".into(),
-            "--ingress-status-address=192.0.2.20".into(),
-            "--listen-address=127.0.0.1:0".into(),
-        ],
-        &env.workdir.path().join("operator-sa.log"),
-    )
-    .unwrap();
+    apply_all(&client, &base).await;
 
-    let mut index = ClusterIndex::new(TranslateConfig {
-        prefix: "/it-install".into(),
-        ownership: apisix_operator::apisix::Ownership::new("install").unwrap(),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: None,
-        schemas: None,
-    });
-    for (file, object) in &objects {
-        apply_object(&mut index, file, object.clone()).unwrap();
+    // Every option, as a second release (its own names) in its own namespace.
+    let mut full = vec![json!({"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "apisix-prod"}})];
+    full.extend(
+        full_values_render()
+            .into_iter()
+            // No prometheus-operator CRDs in this cluster.
+            .filter(|o| o["kind"] != "ServiceMonitor")
+            .map(|mut o| {
+                for kind in ["ClusterRole", "ClusterRoleBinding", "IngressClass"] {
+                    if o["kind"] == kind {
+                        o["metadata"]["name"] = json!("apisix-prod");
+                        if kind == "ClusterRoleBinding" {
+                            o["roleRef"]["name"] = json!("apisix-prod");
+                        }
+                    }
+                }
+                o
+            }),
+    );
+    apply_all(&client, &full).await;
+
+    // What OLM creates from the bundle.
+    let csv = csv();
+    let mut olm = olm_objects(&csv, "olm-apisix");
+    for file in [
+        "apisix-operator_policy_v1_poddisruptionbudget.yaml",
+        "apisix-operator-metrics_v1_service.yaml",
+    ] {
+        let path = repo_root().join(BUNDLE).join("manifests").join(file);
+        let mut object = parse_documents(&std::fs::read_to_string(path).unwrap(), file)
+            .unwrap()
+            .remove(0);
+        object["metadata"]["namespace"] = json!("olm-apisix");
+        olm.push(object);
     }
-    index.flush();
-    let want: BTreeMap<String, Value> = dump(&index);
-    let mut etcd = env.apisix_etcd_client().await.unwrap();
-    eventually(
-        "the operator, as its ServiceAccount, to write the translation",
-        GENEROUS,
-        || {
-            let mut etcd = etcd.clone();
-            let want = want.clone();
-            async move {
-                let have: BTreeMap<String, Value> =
-                    apisix_operator_testenv::apisix_schema::stored_objects(
-                        &mut etcd,
-                        "/it-install",
-                    )
-                    .await
-                    .ok()?
-                    .into_iter()
-                    .map(|(key, (value, _))| (key, value))
-                    .collect();
-                (have == want).then_some(())
-            }
-        },
-    )
-    .await;
-    // Status writes (Ingress LB and CR conditions) work with these permissions.
-    eventually("statuses written as the ServiceAccount", GENEROUS, || {
-        let client = client.clone();
-        async move {
-            let ingress = Api::<k8s_openapi::api::networking::v1::Ingress>::namespaced(
-                client.clone(),
-                "shop",
-            )
-            .get("storefront")
-            .await
-            .ok()?;
-            let lb = ingress.status?.load_balancer?.ingress?;
-            let gvk = GroupVersionKind::gvk("apisix.apache.org", "v2", "ApisixConsumer");
-            let (resource, _) = kube::discovery::pinned_kind(&client, &gvk).await.ok()?;
-            let consumer = Api::<DynamicObject>::namespaced_with(client, "shop", &resource)
-                .get("mobile-app")
-                .await
-                .ok()?;
-            let programmed = consumer.data["status"]["conditions"]
-                .as_array()?
-                .iter()
-                .any(|c| c["type"] == "Programmed" && c["status"] == "True");
-            (lb[0].ip.as_deref() == Some("192.0.2.20") && programmed).then_some(())
-        }
-    })
-    .await;
-    let _ = etcd.status().await;
+    apply_all(&client, &olm).await;
+
+    let sa = "system:serviceaccount:olm-apisix:apisix-operator";
+    assert!(
+        allowed(
+            &client,
+            sa,
+            "watch",
+            "apisix.apache.org/apisixroutes",
+            "shop"
+        )
+        .await
+    );
+    assert!(
+        allowed(
+            &client,
+            sa,
+            "patch",
+            "networking.k8s.io/ingresses/status",
+            "shop"
+        )
+        .await
+    );
+    assert!(
+        allowed(
+            &client,
+            sa,
+            "update",
+            "coordination.k8s.io/leases",
+            "olm-apisix"
+        )
+        .await
+    );
+    assert!(!allowed(&client, sa, "update", "coordination.k8s.io/leases", "shop").await);
+    assert!(
+        !allowed(&client, sa, "get", "secrets", "shop").await,
+        "list/watch only"
+    );
 }

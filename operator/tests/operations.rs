@@ -4,7 +4,6 @@
 //! hand-made drift with exit status 2; etcd TLS, mutual TLS and user/password
 //! authentication work, and wrong credentials are one clear error.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -36,20 +35,6 @@ async fn env() -> &'static TestEnv {
 }
 
 /// A plain HTTP/1.0 GET on loopback: (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -114,12 +99,17 @@ async fn readiness_metrics_sigterm_and_diff() {
     );
     let first = start("ready", "ops-a", &user_kubeconfig, &[]);
     let (status, body) = eventually("/readyz to answer", GENEROUS, || async {
-        http_get(first.port, "/readyz")
+        apisix_operator_testenv::http::get(first.port, "/readyz")
     })
     .await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("caches"), "{body}");
-    assert_eq!(http_get(first.port, "/healthz").unwrap().0, 200);
+    assert_eq!(
+        apisix_operator_testenv::http::get(first.port, "/healthz")
+            .unwrap()
+            .0,
+        200
+    );
 
     // Grant permissions: the watches recover, the caches sync, /readyz is 200.
     let binding: ClusterRoleBinding = serde_json::from_value(json!({
@@ -133,12 +123,12 @@ async fn readiness_metrics_sigterm_and_diff() {
         .await
         .unwrap();
     eventually("/readyz to turn 200", GENEROUS, || async {
-        (http_get(first.port, "/readyz")?.0 == 200).then_some(())
+        (apisix_operator_testenv::http::get(first.port, "/readyz")?.0 == 200).then_some(())
     })
     .await;
 
     // /metrics: OpenMetrics text with every documented name.
-    let (status, metrics) = http_get(first.port, "/metrics").unwrap();
+    let (status, metrics) = apisix_operator_testenv::http::get(first.port, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(metrics.ends_with("# EOF\n"), "not OpenMetrics: {metrics}");
     for line in metrics.lines().filter(|l| !l.starts_with('#')) {
@@ -374,7 +364,7 @@ async fn diff_detects_drift_and_etcd_security_works() {
     )
     .unwrap();
     eventually("run over mTLS to be ready", GENEROUS, || async {
-        (http_get(port, "/readyz")?.0 == 200).then_some(())
+        (apisix_operator_testenv::http::get(port, "/readyz")?.0 == 200).then_some(())
     })
     .await;
     let mut mtls_client = tls.client().await.unwrap();

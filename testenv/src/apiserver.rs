@@ -9,6 +9,15 @@ use crate::pki::CertificateAuthority;
 use crate::{Binaries, ManagedProcess, TestEnvError, kubeconfig, ports};
 
 const START_ATTEMPTS: usize = 3;
+
+const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    users: ["system:apiserver"]
+  - level: Metadata
+"#;
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A running kube-apiserver with RBAC authorization and client-certificate
@@ -19,6 +28,7 @@ pub struct KubeApiServer {
     ca: Arc<CertificateAuthority>,
     admin_kubeconfig: String,
     kubeconfig_path: PathBuf,
+    audit_log: PathBuf,
 }
 
 impl KubeApiServer {
@@ -46,6 +56,11 @@ impl KubeApiServer {
         crate::pki::write_file(&sa_key, &sa_key_pair.serialize_pem())?;
         crate::pki::write_file(&sa_pub, &sa_key_pair.public_key_pem())?;
         let admin = ca.client_cert("testenv-admin", Some("system:masters"))?;
+        // Every request but the server's own, at Metadata level: tests read
+        // it to see which permissions a client really used.
+        let audit_policy = dir.join("audit-policy.yaml");
+        crate::pki::write_file(&audit_policy, AUDIT_POLICY)?;
+        let audit_log = dir.join("audit.log");
 
         let mut last_error = None;
         for attempt in 0..START_ATTEMPTS {
@@ -72,6 +87,10 @@ impl KubeApiServer {
                 "--disable-admission-plugins=ServiceAccount".to_string(),
                 // Flow control costs CPU and only matters under real load.
                 "--enable-priority-and-fairness=false".to_string(),
+                format!("--audit-policy-file={}", audit_policy.display()),
+                format!("--audit-log-path={}", audit_log.display()),
+                "--audit-log-format=json".to_string(),
+                "--audit-log-mode=blocking".to_string(),
                 "--v=0".to_string(),
             ];
             let log = dir.join(format!("kube-apiserver-{attempt}.log"));
@@ -87,6 +106,7 @@ impl KubeApiServer {
                 ca: ca.clone(),
                 admin_kubeconfig,
                 kubeconfig_path,
+                audit_log: audit_log.clone(),
             };
             match server.wait_ready().await {
                 Ok(()) => return Ok(server),
@@ -105,6 +125,12 @@ impl KubeApiServer {
 
     pub fn process(&self) -> &ManagedProcess {
         &self.process
+    }
+
+    /// The audit log (JSON lines, Metadata level, the API server's own
+    /// requests left out); see [`crate::audit`].
+    pub fn audit_log(&self) -> &Path {
+        &self.audit_log
     }
 
     /// The cluster CA (PEM), for clients and for signing extra users.

@@ -12,9 +12,11 @@
 
 mod apiserver;
 pub mod apisix_schema;
+pub mod audit;
 mod binaries;
 mod error;
 mod etcd;
+pub mod http;
 pub mod install;
 mod kubeconfig;
 mod objects;
@@ -28,7 +30,7 @@ pub use apiserver::KubeApiServer;
 pub use binaries::{Binaries, Versions};
 pub use error::TestEnvError;
 pub use etcd::{EtcdOptions, EtcdServer, EtcdTls};
-pub use objects::create_object;
+pub use objects::{create_object, server_side_apply};
 pub use pki::{CertificateAuthority, IssuedCert};
 pub use process::ManagedProcess;
 pub use wait::eventually;

@@ -67,7 +67,7 @@ async fn wait_for_shutdown() {
 
 fn render_deploy() -> std::process::ExitCode {
     use apisix_operator_testenv::install;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = install::repo_root();
     let written = install::InstallTools::locate()
         .and_then(|tools| install::generated_files(&root, &tools))
         .and_then(|files| install::write_files(&root, &files));

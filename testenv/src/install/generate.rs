@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{CHART, InstallTools, bundle, parse_documents};
+use super::{CHART, InstallTools, NAMESPACE, bundle, parse_documents};
 use crate::TestEnvError;
 
 /// A file the generator owns: its path relative to the repository root and
@@ -46,7 +46,7 @@ pub fn generated_files(
         GeneratedFile::new("deploy/manifests/crds.yaml", crds_text),
     ];
 
-    let render = tools.helm_template(&root.join(CHART), &[], &[], false)?;
+    let render = tools.helm_template(&root.join(CHART), NAMESPACE, &[], false)?;
     for (template, documents) in split_by_template(&render)? {
         files.push(GeneratedFile::new(
             format!("deploy/manifests/{template}"),

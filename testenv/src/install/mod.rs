@@ -16,10 +16,12 @@
 
 mod bundle;
 mod generate;
+mod pod;
 mod tools;
 mod yaml;
 
 pub use generate::{GeneratedFile, generated_files, stale_files, write_files};
+pub use pod::LocalPod;
 pub use tools::InstallTools;
 pub use yaml::{parse_documents, to_yaml};
 
@@ -31,3 +33,31 @@ pub const NAMESPACE: &str = "apisix-operator";
 pub const CHART: &str = "deploy/helm/apisix-operator";
 /// The OLM bundle, relative to the repository root.
 pub const BUNDLE: &str = "deploy/olm/bundle";
+
+/// The repository root (this crate lives in `testenv/`).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The chart's objects rendered in `namespace` with `values` laid over the
+/// defaults (and the CRDs when asked).
+pub fn render_chart(
+    tools: &InstallTools,
+    namespace: &str,
+    values: &serde_json::Value,
+    include_crds: bool,
+) -> Result<Vec<serde_json::Value>, crate::TestEnvError> {
+    let file = tempfile::Builder::new()
+        .suffix(".json")
+        .tempfile()
+        .map_err(|e| crate::TestEnvError::io("creating a values file", e))?;
+    std::fs::write(file.path(), values.to_string())
+        .map_err(|e| crate::TestEnvError::io("writing a values file", e))?;
+    let render = tools.helm_template(
+        &repo_root().join(CHART),
+        namespace,
+        &[file.path().to_path_buf()],
+        include_crds,
+    )?;
+    parse_documents(&render, "the chart's render")
+}

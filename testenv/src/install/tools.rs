@@ -27,13 +27,14 @@ impl InstallTools {
         })
     }
 
-    /// `helm template` of `chart` as `release` in `namespace`, with values
-    /// files and `--set` pairs; CRDs included when asked.
+    /// `helm template` of `chart` as release [`super::RELEASE`] in
+    /// `namespace`, with values files (JSON is YAML too); CRDs included when
+    /// asked.
     pub fn helm_template(
         &self,
         chart: &Path,
+        namespace: &str,
         values_files: &[PathBuf],
-        set: &[(&str, &str)],
         include_crds: bool,
     ) -> Result<String, TestEnvError> {
         let mut command = Command::new(&self.helm);
@@ -41,16 +42,13 @@ impl InstallTools {
             .arg("template")
             .arg(super::RELEASE)
             .arg(chart)
-            .args(["--namespace", super::NAMESPACE])
+            .args(["--namespace", namespace])
             .args(["--kube-version", &self.kube_version]);
         if include_crds {
             command.arg("--include-crds");
         }
         for file in values_files {
             command.arg("--values").arg(file);
-        }
-        for (key, value) in set {
-            command.arg("--set-string").arg(format!("{key}={value}"));
         }
         run(command)
     }
