@@ -5,7 +5,7 @@
 //! with server-side apply. (`install_run.rs` runs the operator as the
 //! chart deploys it.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use apisix_operator::cli::{Cli, Command};
@@ -274,6 +274,80 @@ fn every_option_renders_into_flags_files_and_secrets_the_operator_reads() {
     );
 }
 
+/// The values that turn on what `ci/full-values.yaml` leaves off (it picks
+/// the other side of three either-or settings).
+fn alternative_values_render() -> Vec<Value> {
+    let values = json!({"operator": {
+        "namespaces": ["shop", "mall"],
+        "ingressStatus": {"publishService": "apisix/apisix-gateway"},
+        "apisix": {"controlUrl": "http://apisix-control.apisix.svc:9090"},
+    }});
+    render_chart(&tools(), NAMESPACE, &values, false).unwrap()
+}
+
+#[test]
+fn every_run_setting_is_a_chart_value() {
+    use clap::CommandFactory;
+    let mut flags = BTreeSet::new();
+    let mut env = BTreeSet::new();
+    for objects in [full_values_render(), alternative_values_render()] {
+        let mut argv = vec!["apisix-operator".to_string()];
+        argv.extend(args(&objects));
+        let parsed = Cli::try_parse_from(&argv);
+        assert!(parsed.is_ok(), "{argv:?}: {}", parsed.unwrap_err());
+        for arg in &argv[2..] {
+            let flag = arg.trim_start_matches("--");
+            flags.insert(flag.split('=').next().unwrap().to_string());
+        }
+        for var in container(&objects)["env"].as_array().unwrap() {
+            env.insert(var["name"].as_str().unwrap().to_string());
+        }
+    }
+    // Settings a pod gets another way than a value.
+    let elsewhere = [
+        "config",          // the values are the configuration
+        "kubeconfig",      // in-cluster
+        "lease-namespace", // POD_NAMESPACE: the release namespace, where the Role is
+        "identity",        // POD_NAME
+    ];
+    let cli = Cli::command();
+    let run = cli.find_subcommand("run").unwrap();
+    let missing: Vec<&str> = run
+        .get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let var = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+            let covered = long == "help"
+                || flags.contains(long)
+                || env.contains(var)
+                || elsewhere.contains(&long);
+            (!covered).then_some(long)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "run settings the chart cannot set: {missing:?}"
+    );
+    assert!(env.contains("POD_NAME") && env.contains("POD_NAMESPACE"));
+}
+
+#[test]
+fn the_image_user_is_the_one_the_chart_runs_as() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let objects = default_render();
+    let pod = &of_kind(&objects, "Deployment")["spec"]["template"]["spec"];
+    let uid = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+    let gid = pod["securityContext"]["runAsGroup"].as_u64().unwrap();
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.trim() == format!("USER {uid}:{gid}")),
+        "the Dockerfile's USER is numeric and equals the chart's runAsUser/runAsGroup"
+    );
+    assert!(dockerfile.contains("ENTRYPOINT [\"/apisix-operator\"]"));
+    assert_eq!(container(&objects)["args"][0], "run");
+}
+
 #[test]
 fn bad_values_are_refused_with_the_reason() {
     let tools = tools();
@@ -356,6 +430,17 @@ fn the_csv_installs_what_the_chart_installs() {
             crd["kind"]
         );
     }
+    let chart = parse_documents(
+        &std::fs::read_to_string(repo_root().join(CHART).join("Chart.yaml")).unwrap(),
+        "Chart.yaml",
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(
+        chart["kubeVersion"].as_str().unwrap(),
+        format!(">={}-0", csv["spec"]["minKubeVersion"].as_str().unwrap()),
+        "the chart and the CSV support the same Kubernetes versions"
+    );
     let modes: Vec<&Value> = csv["spec"]["installModes"]
         .as_array()
         .unwrap()
@@ -526,5 +611,83 @@ async fn the_api_server_accepts_the_manifests_the_chart_and_the_bundle() {
     assert!(
         !allowed(&client, sa, "get", "secrets", "shop").await,
         "list/watch only"
+    );
+}
+
+#[tokio::test]
+async fn helm_installs_upgrades_and_uninstalls_the_chart() {
+    let env = TestEnv::shared()
+        .await
+        .unwrap_or_else(|e| panic!("test environment: {e}"));
+    let client = env.kube_client().await.unwrap();
+    let tools = tools();
+    let chart = repo_root().join(CHART);
+    let chart = chart.to_str().unwrap();
+    let kubeconfig = env
+        .apiserver
+        .kubeconfig_path()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let release = |verb: &str, extra: &[&str]| {
+        let mut args = vec![
+            verb,
+            "apisix-operator",
+            "--namespace",
+            "helm-release",
+            "--kubeconfig",
+            &kubeconfig,
+        ];
+        args.extend_from_slice(extra);
+        tools.helm(&args).unwrap_or_else(|e| panic!("{e}"))
+    };
+    // Own names, so this release does not meet the other tests' objects.
+    let names = [
+        "--set",
+        "fullnameOverride=helm-release",
+        "--set",
+        "ingressClass.name=apisix-helm",
+    ];
+    let mut install = vec![chart, "--create-namespace"];
+    install.extend_from_slice(&names);
+    release("install", &install);
+
+    let deployments =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), "helm-release");
+    let replicas = || async {
+        deployments
+            .get_opt("helm-release")
+            .await
+            .unwrap()
+            .and_then(|d| d.spec?.replicas)
+    };
+    assert_eq!(replicas().await, Some(3));
+    let crds = Api::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::all(client.clone());
+    assert!(
+        crds.get_opt("apisixroutes.apisix.apache.org")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let mut upgrade = vec![chart];
+    upgrade.extend_from_slice(&names);
+    upgrade.extend_from_slice(&["--set", "replicaCount=5"]);
+    release("upgrade", &upgrade);
+    assert_eq!(replicas().await, Some(5));
+
+    release("uninstall", &[]);
+    eventually(
+        "the release's Deployment to be deleted",
+        GENEROUS,
+        || async { replicas().await.is_none().then_some(()) },
+    )
+    .await;
+    // Helm keeps CRDs (and so the users' CRs) on uninstall.
+    assert!(
+        crds.get_opt("apisixroutes.apisix.apache.org")
+            .await
+            .unwrap()
+            .is_some()
     );
 }

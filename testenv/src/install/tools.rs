@@ -67,6 +67,13 @@ impl InstallTools {
         run(command)
     }
 
+    /// Any other helm command (install, upgrade, uninstall...).
+    pub fn helm(&self, args: &[&str]) -> Result<String, TestEnvError> {
+        let mut command = Command::new(&self.helm);
+        command.args(args);
+        run(command)
+    }
+
     pub fn kustomize_build(&self, dir: &Path) -> Result<String, TestEnvError> {
         let mut command = Command::new(&self.kustomize);
         command.arg("build").arg(dir);
