@@ -12,10 +12,9 @@ use apisix_operator::cli::{Cli, Command};
 use apisix_operator_testenv::install::{
     self, BUNDLE, CHART, InstallTools, NAMESPACE, parse_documents, render_chart, repo_root,
 };
-use apisix_operator_testenv::{TestEnv, eventually, server_side_apply};
+use apisix_operator_testenv::{TestEnv, apply_all, audit, eventually};
 use clap::Parser;
-use k8s_openapi::api::authorization::v1::SubjectAccessReview;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 
 const GENEROUS: Duration = Duration::from_secs(90);
@@ -449,44 +448,6 @@ fn the_csv_installs_what_the_chart_installs() {
     assert!(modes.iter().all(|m| m["supported"] == true), "{modes:?}");
 }
 
-async fn allowed(client: &kube::Client, user: &str, verb: &str, resource: &str, ns: &str) -> bool {
-    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
-    let review: SubjectAccessReview = serde_json::from_value(json!({
-        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": ns}}
-    }))
-    .unwrap();
-    Api::<SubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await
-        .unwrap()
-        .status
-        .is_some_and(|s| s.allowed)
-}
-
-async fn apply_all(client: &kube::Client, objects: &[Value]) {
-    for object in objects {
-        eventually(
-            &format!(
-                "{} {} to be applied",
-                object["kind"], object["metadata"]["name"]
-            ),
-            GENEROUS,
-            || {
-                let client = client.clone();
-                let object = object.clone();
-                async move {
-                    server_side_apply(&client, &object, "apisix-operator-install-test")
-                        .await
-                        .map_err(|e| eprintln!("apply: {e}"))
-                        .ok()
-                }
-            },
-        )
-        .await;
-    }
-}
-
 /// The objects OLM would create from the CSV in `namespace` (a
 /// ServiceAccount, the Deployment, and RBAC for the permissions).
 fn olm_objects(csv: &Value, namespace: &str) -> Vec<Value> {
@@ -536,7 +497,7 @@ async fn the_api_server_accepts_the_manifests_the_chart_and_the_bundle() {
         "kustomize build",
     )
     .unwrap();
-    apply_all(&client, &base).await;
+    apply_all(&client, &base, GENEROUS).await;
 
     // Every option, as a second release (its own names) in its own namespace.
     let mut full = vec![json!({"apiVersion": "v1", "kind": "Namespace",
@@ -558,7 +519,7 @@ async fn the_api_server_accepts_the_manifests_the_chart_and_the_bundle() {
                 o
             }),
     );
-    apply_all(&client, &full).await;
+    apply_all(&client, &full, GENEROUS).await;
 
     // What OLM creates from the bundle.
     let csv = csv();
@@ -574,44 +535,21 @@ async fn the_api_server_accepts_the_manifests_the_chart_and_the_bundle() {
         object["metadata"]["namespace"] = json!("olm-apisix");
         olm.push(object);
     }
-    apply_all(&client, &olm).await;
+    apply_all(&client, &olm, GENEROUS).await;
 
     let sa = "system:serviceaccount:olm-apisix:apisix-operator";
-    assert!(
-        allowed(
-            &client,
-            sa,
-            "watch",
-            "apisix.apache.org/apisixroutes",
-            "shop"
-        )
-        .await
-    );
-    assert!(
-        allowed(
-            &client,
-            sa,
-            "patch",
-            "networking.k8s.io/ingresses/status",
-            "shop"
-        )
-        .await
-    );
-    assert!(
-        allowed(
-            &client,
-            sa,
-            "update",
-            "coordination.k8s.io/leases",
-            "olm-apisix"
-        )
-        .await
-    );
-    assert!(!allowed(&client, sa, "update", "coordination.k8s.io/leases", "shop").await);
-    assert!(
-        !allowed(&client, sa, "get", "secrets", "shop").await,
-        "list/watch only"
-    );
+    for (verb, resource, namespace, expected) in [
+        ("watch", "apisix.apache.org/apisixroutes", "shop", true),
+        ("patch", "networking.k8s.io/ingresses/status", "shop", true),
+        ("update", "coordination.k8s.io/leases", "olm-apisix", true),
+        ("update", "coordination.k8s.io/leases", "shop", false),
+        ("get", "secrets", "shop", false), // list/watch only
+    ] {
+        let answer = audit::allowed(&client, sa, verb, resource, namespace)
+            .await
+            .unwrap();
+        assert_eq!(answer, expected, "{verb} {resource} in {namespace}");
+    }
 }
 
 #[tokio::test]

@@ -16,12 +16,11 @@ use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
 use apisix_operator_testenv::install::{InstallTools, LocalPod, render_chart, repo_root};
 use apisix_operator_testenv::{
-    EtcdOptions, EtcdTls, ManagedProcess, TestEnv, audit, create_object, eventually, http, ports,
-    server_side_apply,
+    EtcdOptions, EtcdTls, ManagedProcess, TestEnv, apply_all, audit, create_object, eventually,
+    http, ports, server_side_apply,
 };
-use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const GENEROUS: Duration = Duration::from_secs(90);
@@ -77,28 +76,6 @@ fn expected_keys(
     dump(&index)
 }
 
-async fn apply_all(client: &kube::Client, objects: &[Value]) {
-    for object in objects {
-        eventually(
-            &format!(
-                "{} {} to be applied",
-                object["kind"], object["metadata"]["name"]
-            ),
-            GENEROUS,
-            || {
-                let client = client.clone();
-                let object = object.clone();
-                async move {
-                    server_side_apply(&client, &object, "apisix-operator-install-test")
-                        .await
-                        .ok()
-                }
-            },
-        )
-        .await;
-    }
-}
-
 async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) {
     for (_, object) in objects {
         eventually("an example to be created", GENEROUS, || {
@@ -125,7 +102,7 @@ async fn deploy(client: &kube::Client, namespace: &str, values: Value) -> Vec<Va
     let mut objects = vec![json!({"apiVersion": "v1", "kind": "Namespace",
                                   "metadata": {"name": namespace}})];
     objects.extend(rendered.iter().cloned());
-    apply_all(client, &objects).await;
+    apply_all(client, &objects, GENEROUS).await;
     rendered
 }
 
@@ -219,21 +196,6 @@ async fn ready(pod: &LocalPod) {
     assert_eq!(http::get(port, &path).map(|r| r.0), Some(200));
 }
 
-async fn allowed(client: &kube::Client, user: &str, verb: &str, resource: &str, ns: &str) -> bool {
-    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
-    let review: SubjectAccessReview = serde_json::from_value(json!({
-        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": ns}}
-    }))
-    .unwrap();
-    Api::<SubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await
-        .unwrap()
-        .status
-        .is_some_and(|s| s.allowed)
-}
-
 #[tokio::test]
 async fn the_operator_runs_as_the_chart_deploys_it() {
     let env = TestEnv::shared()
@@ -271,7 +233,9 @@ async fn the_operator_runs_as_the_chart_deploys_it() {
         ("update", "coordination.k8s.io/leases"),
     ] {
         assert!(
-            !allowed(&client, sa, verb, resource, "shop").await,
+            !audit::allowed(&client, sa, verb, resource, "shop")
+                .await
+                .unwrap(),
             "{verb} {resource} in shop should be refused"
         );
     }
@@ -431,7 +395,7 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
         secret("etcd-password", json!({"password": "s3cret"})),
         secret("apisix-keyring", json!({"keyring": keyring})),
     ]);
-    apply_all(&client, &secrets).await;
+    apply_all(&client, &secrets, GENEROUS).await;
     let stored: Secret = Api::namespaced(client.clone(), namespace)
         .get("etcd-client")
         .await

@@ -60,6 +60,30 @@ pub fn accesses_of(log: &Path, user: &str) -> Result<Accesses, TestEnvError> {
     Ok(accesses)
 }
 
+/// Whether RBAC lets `user` (a ServiceAccount) do `verb` on `resource`
+/// (`group/resource`, or `resource` for the core group) in `namespace`, as
+/// a SubjectAccessReview answers.
+pub async fn allowed(
+    client: &kube::Client,
+    user: &str,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> Result<bool, kube::Error> {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
+    let review: SubjectAccessReview = serde_json::from_value(serde_json::json!({
+        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                 "resourceAttributes": {"verb": verb, "group": group, "resource": resource,
+                                        "namespace": namespace}}
+    }))
+    .expect("a valid SubjectAccessReview");
+    let answer = kube::Api::<SubjectAccessReview>::all(client.clone())
+        .create(&Default::default(), &review)
+        .await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
 /// Every (verb, group, resource) an RBAC role's `rules` grant.
 pub fn granted(rules: &Value) -> BTreeSet<Access> {
     let strings = |v: &Value| -> Vec<String> {

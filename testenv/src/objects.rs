@@ -1,40 +1,56 @@
-//! Creating arbitrary Kubernetes objects (any kind the API server serves,
-//! CRDs included) from JSON, as `kubectl create` would.
+//! Creating and applying arbitrary Kubernetes objects (any kind the API
+//! server serves, CRDs included) from JSON, as `kubectl create` and
+//! `kubectl apply --server-side` would.
+
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::discovery::Scope;
+use serde_json::Value;
 
-/// Creates `object`, and its namespace first when that does not exist.
-pub async fn create_object(
+/// The API for `object`'s kind (discovered), in its namespace when the kind
+/// is namespaced (default "default"); and that namespace.
+async fn api_for(
     client: &kube::Client,
-    object: &serde_json::Value,
-) -> Result<(), kube::Error> {
+    object: &Value,
+) -> Result<(Api<DynamicObject>, Option<String>), kube::Error> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
     let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk).await?;
-    let api: Api<DynamicObject> = match capabilities.scope {
+    Ok(match capabilities.scope {
         Scope::Namespaced => {
             let ns = object["metadata"]["namespace"]
                 .as_str()
-                .unwrap_or("default");
-            let namespace: Namespace =
-                serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
-                    .expect("a valid Namespace");
-            match Api::<Namespace>::all(client.clone())
-                .create(&PostParams::default(), &namespace)
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-                Err(err) => return Err(err),
-            }
-            Api::namespaced_with(client.clone(), ns, &resource)
+                .unwrap_or("default")
+                .to_string();
+            (
+                Api::namespaced_with(client.clone(), &ns, &resource),
+                Some(ns),
+            )
         }
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
-    };
+        Scope::Cluster => (Api::all_with(client.clone(), &resource), None),
+    })
+}
+
+/// Creates `object`, and its namespace first when that does not exist.
+pub async fn create_object(client: &kube::Client, object: &Value) -> Result<(), kube::Error> {
+    let (api, namespace) = api_for(client, object).await?;
+    if let Some(ns) = namespace {
+        let namespace: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
+                .expect("a valid Namespace");
+        match Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+            Err(err) => return Err(err),
+        }
+    }
     let dynamic: DynamicObject =
         serde_json::from_value(object.clone()).map_err(kube::Error::SerdeError)?;
     api.create(&PostParams::default(), &dynamic)
@@ -42,36 +58,21 @@ pub async fn create_object(
         .map(|_| ())
 }
 
-/// Server-side applies `object` (any served kind) as `field_manager`,
-/// taking ownership of conflicting fields, as `kubectl apply
-/// --server-side --force-conflicts` does.
+/// Server-side applies `object` as `field_manager`, taking ownership of
+/// conflicting fields, as `kubectl apply --server-side --force-conflicts`.
 pub async fn server_side_apply(
     client: &kube::Client,
-    object: &serde_json::Value,
+    object: &Value,
     field_manager: &str,
 ) -> Result<(), kube::Error> {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk).await?;
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let (api, namespace) = api_for(client, object).await?;
     let mut object = object.clone();
-    let api: Api<DynamicObject> = match capabilities.scope {
-        Scope::Namespaced => {
-            let ns = object["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string();
-            Api::namespaced_with(client.clone(), &ns, &resource)
-        }
-        Scope::Cluster => {
-            if let Some(metadata) = object["metadata"].as_object_mut() {
-                metadata.remove("namespace");
-            }
-            Api::all_with(client.clone(), &resource)
-        }
-    };
+    if namespace.is_none()
+        && let Some(metadata) = object["metadata"].as_object_mut()
+    {
+        metadata.remove("namespace");
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
     api.patch(
         name,
         &PatchParams::apply(field_manager).force(),
@@ -79,4 +80,24 @@ pub async fn server_side_apply(
     )
     .await
     .map(|_| ())
+}
+
+/// Server-side applies `objects` in order, each retried until accepted (a
+/// CR waits for its just-applied CRD to be served); panics after `limit`.
+pub async fn apply_all(client: &kube::Client, objects: &[Value], limit: Duration) {
+    for object in objects {
+        crate::eventually(
+            &format!(
+                "{} {} to be applied",
+                object["kind"], object["metadata"]["name"]
+            ),
+            limit,
+            || async {
+                server_side_apply(client, object, "apisix-operator-tests")
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+    }
 }
