@@ -51,7 +51,7 @@ impl Cluster {
             test: test.to_string(),
             dir,
             etcd_url: env.apisix_etcd.client_url(),
-            kubeconfig: env.apiserver.kubeconfig_path().to_path_buf(),
+            kubeconfig: env.operator_kubeconfig().await.unwrap(),
         }
     }
 

@@ -83,7 +83,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("    {} objects from {} file(s)", objects.len(), files.len());
 
     step("starting three operator replicas");
-    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    // As the Helm chart's ServiceAccount, with the chart's RBAC.
+    let kubeconfig = env
+        .operator_kubeconfig()
+        .await
+        .unwrap_or_else(|e| panic!("the operator's ServiceAccount: {e}"))
+        .display()
+        .to_string();
     let mut replicas: BTreeMap<String, ManagedProcess> = BTreeMap::new();
     // APISIX 3.18's plugin schemas, when ../shared has them.
     let schema = PathBuf::from("../shared/apisix-schema/control-api-schema.json");

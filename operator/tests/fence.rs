@@ -119,7 +119,10 @@ async fn a_key_changed_behind_the_plan_is_a_conflict_not_an_overwrite() {
 async fn a_recreated_lease_still_yields_a_growing_token() {
     const TEST: &str = "recreated";
     let mut etcd = env().await.apisix_etcd_client().await.unwrap();
-    let kube = env().await.kube_client().await.unwrap();
+    // The replicas act as the chart's ServiceAccount; the test deletes the
+    // Lease as an administrator.
+    let kube = env().await.operator_client().await.unwrap();
+    let admin = env().await.kube_client().await.unwrap();
     let (_desired_tx, desired) = shared(synthetic(&prefix(TEST), 1, 1));
     let (_ready_tx, ready) = watch::channel(true);
     let start = |identity: &'static str| {
@@ -151,7 +154,7 @@ async fn a_recreated_lease_still_yields_a_growing_token() {
     )
     .await;
     first.shutdown().await;
-    let leases: Api<Lease> = Api::namespaced(kube.clone(), "default");
+    let leases: Api<Lease> = Api::namespaced(admin, "default");
     leases
         .delete(&format!("lease-{TEST}"), &DeleteParams::default())
         .await

@@ -147,13 +147,13 @@ async fn readiness_metrics_sigterm_and_diff() {
 
     // A second replica follows; SIGTERM on the leader exits promptly and
     // releases the Lease (the lease is long: waiting for expiry would time out).
-    let admin = env.apiserver.kubeconfig_path().to_path_buf();
+    let operator = env.operator_kubeconfig().await.unwrap();
     let long_lease = [
         "--lease-duration=60s",
         "--renew-deadline=40s",
         "--retry-period=1s",
     ];
-    let mut leader = start("term", "term-a", &admin, &long_lease);
+    let mut leader = start("term", "term-a", &operator, &long_lease);
     let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
     let holder = |leases: Api<Lease>| async move {
         leases
@@ -169,7 +169,7 @@ async fn readiness_metrics_sigterm_and_diff() {
         async move { (holder(leases).await.as_deref() == Some("term-a")).then_some(()) }
     })
     .await;
-    let _follower = start("term", "term-b", &admin, &long_lease);
+    let _follower = start("term", "term-b", &operator, &long_lease);
     tokio::time::sleep(Duration::from_secs(1)).await;
     leader.process.signal(libc::SIGTERM).unwrap();
     let stopped = std::time::Instant::now();
@@ -344,7 +344,12 @@ async fn diff_detects_drift_and_etcd_security_works() {
     // `run` itself works over mutual TLS: it loads its mirror (ready) and,
     // leading, claims the fence in that etcd.
     let port = ports::free_port().unwrap();
-    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    let kubeconfig = env
+        .operator_kubeconfig()
+        .await
+        .unwrap()
+        .display()
+        .to_string();
     let run = ManagedProcess::spawn_with_env(
         "run-mtls",
         binary(),

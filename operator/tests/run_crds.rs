@@ -103,7 +103,13 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     if schema.exists() {
         args.push(format!("--apisix-schema={}", schema.display()));
     }
-    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    // As the chart's ServiceAccount, with the chart's RBAC.
+    let kubeconfig = env
+        .operator_kubeconfig()
+        .await
+        .unwrap()
+        .display()
+        .to_string();
     let _operator = ManagedProcess::spawn_with_env(
         "apisix-operator",
         Path::new(env!("CARGO_BIN_EXE_apisix-operator")),

@@ -165,7 +165,13 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
     if schema.exists() {
         args.push(format!("--apisix-schema={}", schema.display()));
     }
-    let kubeconfig = env.apiserver.kubeconfig_path().display().to_string();
+    // As the chart's ServiceAccount, with the chart's RBAC.
+    let kubeconfig = env
+        .operator_kubeconfig()
+        .await
+        .unwrap()
+        .display()
+        .to_string();
     let log = env.workdir.path().join("operator-run.log");
     let operator = ManagedProcess::spawn_with_env(
         "apisix-operator",

@@ -46,7 +46,7 @@ async fn start_on(
 ) -> Replica {
     Replica::start(
         config,
-        env().await.kube_client().await.unwrap(),
+        env().await.operator_client().await.unwrap(),
         etcd,
         desired.clone(),
         ready.clone(),

@@ -45,6 +45,8 @@ pub struct TestEnv {
     pub kube_etcd: EtcdServer,
     pub apiserver: KubeApiServer,
     pub apisix_etcd: EtcdServer,
+    /// Set on first use by [`TestEnv::operator_kubeconfig`].
+    operator_kubeconfig: OnceCell<std::path::PathBuf>,
 }
 
 static SHARED: OnceCell<TestEnv> = OnceCell::const_new();
@@ -77,6 +79,7 @@ impl TestEnv {
             kube_etcd,
             apiserver,
             apisix_etcd,
+            operator_kubeconfig: OnceCell::new(),
         })
     }
 

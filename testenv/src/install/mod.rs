@@ -17,11 +17,13 @@
 mod bundle;
 mod generate;
 mod pod;
+mod service_account;
 mod tools;
 mod yaml;
 
 pub use generate::{GeneratedFile, generated_files, stale_files, write_files};
 pub use pod::LocalPod;
+pub use service_account::{OPERATOR_NAMESPACE, OPERATOR_USER};
 pub use tools::InstallTools;
 pub use yaml::{parse_documents, to_yaml};
 
