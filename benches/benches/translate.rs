@@ -95,6 +95,26 @@ fn bench_translate(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // What the index task does after each batch of changes: flush, then
+    // publish the desired state to the sync engine only when it changed.
+    let published = std::sync::Arc::new(warm.desired().clone());
+    group.bench_function("flush_and_publish_one_change_among_10k", |b| {
+        b.iter_batched(
+            || {
+                let mut index = warm.clone();
+                index.apply_endpoint_slice(slice("team-7", 7, 4));
+                index
+            },
+            |mut index| {
+                assert_eq!(index.flush().len(), 1);
+                let desired = index.desired();
+                assert!(*published != *desired);
+                let next = std::sync::Arc::new(desired.clone());
+                (index, next)
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 }
 

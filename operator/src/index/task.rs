@@ -107,9 +107,11 @@ impl IndexTask {
                 .get_or_create(&crate::telemetry::metrics::KindLabels { kind })
                 .set(i64::try_from(failing).unwrap_or(i64::MAX));
         }
+        // The published state is an earlier clone of the index's own, so
+        // equal revisions mean equal contents; the clone itself is O(1).
         let desired = self.index.desired();
         self.desired.send_if_modified(|current| {
-            if **current == *desired {
+            if current.revision() == desired.revision() {
                 return false;
             }
             *current = Arc::new(desired.clone());

@@ -1,7 +1,7 @@
 //! The desired state: every APISIX key the operator wants, with its value and
 //! the unit (source object) it comes from.
 
-use std::collections::{BTreeMap, BTreeSet};
+use imbl::OrdMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -39,55 +39,114 @@ pub struct DesiredValue {
 }
 
 /// Every key the operator wants in etcd. Keys sort in APISIX write order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The maps are persistent (structurally shared): a clone costs O(1) and a
+/// change to one unit copies only the paths it touches, so the index task can
+/// publish a snapshot after every batch of changes whatever the cluster size.
+#[derive(Debug, Clone, Default)]
 pub struct DesiredState {
-    entries: BTreeMap<EtcdKey, DesiredValue>,
-    /// The keys of each unit, so replacing a unit costs its own size.
-    by_unit: BTreeMap<UnitKey, BTreeSet<EtcdKey>>,
+    entries: OrdMap<EtcdKey, DesiredValue>,
+    /// The keys of each unit (sorted), so replacing a unit costs its own size.
+    by_unit: OrdMap<UnitKey, Vec<EtcdKey>>,
+    /// Bumped by every change of content, so copies of one state can tell
+    /// whether they differ without comparing contents (see [`Self::revision`]).
+    revision: u64,
 }
+
+/// Equal contents; the revision is bookkeeping.
+impl PartialEq for DesiredState {
+    fn eq(&self, other: &DesiredState) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for DesiredState {}
 
 impl DesiredState {
     pub fn new() -> DesiredState {
         DesiredState::default()
     }
 
+    /// How many content changes this state has seen. Between a state and its
+    /// own earlier clone, equal revisions mean equal contents (O(1)); states
+    /// built separately must be compared with `==`.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
     pub fn insert(&mut self, key: EtcdKey, value: CanonicalValue, unit: UnitKey) {
-        if let Some(previous) = self.entries.get(&key).filter(|p| p.unit != unit) {
-            let previous_unit = previous.unit.clone();
-            self.forget_key(&previous_unit, &key);
+        let desired = DesiredValue { value, unit };
+        match self.entries.get(&key) {
+            Some(previous) if *previous == desired => return,
+            Some(previous) if previous.unit != desired.unit => {
+                let previous_unit = previous.unit.clone();
+                self.forget_key(&previous_unit, &key);
+            }
+            _ => {}
         }
-        self.by_unit
-            .entry(unit.clone())
-            .or_default()
-            .insert(key.clone());
-        self.entries.insert(key, DesiredValue { value, unit });
+        let keys = self.by_unit.entry(desired.unit.clone()).or_default();
+        if let Err(at) = keys.binary_search(&key) {
+            keys.insert(at, key.clone());
+        }
+        self.entries.insert(key, desired);
+        self.revision += 1;
     }
 
     fn forget_key(&mut self, unit: &UnitKey, key: &EtcdKey) {
         if let Some(keys) = self.by_unit.get_mut(unit) {
-            keys.remove(key);
+            keys.retain(|k| k != key);
             if keys.is_empty() {
                 self.by_unit.remove(unit);
             }
         }
     }
 
-    /// Replaces everything `unit` contributes with `objects`.
+    /// Replaces everything `unit` contributes with `objects`. Re-translating
+    /// a unit to the same objects changes nothing (not even the revision).
     pub fn replace_unit(
         &mut self,
         unit: &UnitKey,
         objects: impl IntoIterator<Item = (EtcdKey, CanonicalValue)>,
     ) {
+        let mut objects: Vec<(EtcdKey, CanonicalValue)> = objects.into_iter().collect();
+        // Sorted by key; of a key given twice, the last value wins (the
+        // stable sort keeps the reversed order among equal keys).
+        objects.reverse();
+        objects.sort_by(|a, b| a.0.cmp(&b.0));
+        objects.dedup_by(|later, earlier| later.0 == earlier.0);
+        if self.unit_holds_exactly(unit, &objects) {
+            return;
+        }
         self.remove_unit(unit);
         for (key, value) in objects {
             self.insert(key, value, unit.clone());
         }
     }
 
+    fn unit_holds_exactly(&self, unit: &UnitKey, objects: &[(EtcdKey, CanonicalValue)]) -> bool {
+        let keys = self
+            .by_unit
+            .get(unit)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        keys.len() == objects.len()
+            && keys.iter().zip(objects).all(|(held, (key, value))| {
+                held == key
+                    && self
+                        .entries
+                        .get(key)
+                        .is_some_and(|d| d.unit == *unit && d.value == *value)
+            })
+    }
+
     pub fn remove_unit(&mut self, unit: &UnitKey) {
-        for key in self.by_unit.remove(unit).unwrap_or_default() {
+        let Some(keys) = self.by_unit.remove(unit) else {
+            return;
+        };
+        for key in keys {
             self.entries.remove(&key);
         }
+        self.revision += 1;
     }
 
     /// The unit that currently owns `key`, if any.
@@ -154,5 +213,38 @@ mod tests {
         state.remove_unit(&b);
         assert_eq!(state.len(), 1);
         assert_eq!(state.unit_of(&key("2")), Some(&a));
+    }
+
+    #[test]
+    fn the_revision_moves_only_when_contents_change() {
+        let a = UnitKey::new("K", None, "a");
+        let mut state = DesiredState::new();
+        state.replace_unit(&a, [(key("1"), value(1)), (key("2"), value(2))]);
+        let published = state.clone();
+        // The same objects, in another order: nothing changes.
+        state.replace_unit(&a, [(key("2"), value(2)), (key("1"), value(1))]);
+        assert_eq!(state.revision(), published.revision());
+        state.replace_unit(&a, [(key("1"), value(1)), (key("2"), value(3))]);
+        assert_ne!(state.revision(), published.revision());
+        assert_ne!(state, published);
+        // A key given twice: the last value wins.
+        state.replace_unit(&a, [(key("1"), value(1)), (key("1"), value(4))]);
+        assert_eq!(state.get(&key("1")).unwrap().value, value(4));
+        assert_eq!(state.len(), 1);
+        let revision = state.revision();
+        state.remove_unit(&UnitKey::new("K", None, "absent"));
+        assert_eq!(state.revision(), revision);
+    }
+
+    #[test]
+    fn a_key_moving_between_units_leaves_the_old_unit() {
+        let (a, b) = (UnitKey::new("K", None, "a"), UnitKey::new("K", None, "b"));
+        let mut state = DesiredState::new();
+        state.replace_unit(&a, [(key("1"), value(1))]);
+        state.replace_unit(&b, [(key("1"), value(1))]);
+        assert_eq!(state.unit_of(&key("1")), Some(&b));
+        assert_eq!(state.keys_of(&a).count(), 0);
+        state.remove_unit(&a);
+        assert_eq!(state.len(), 1);
     }
 }

@@ -17,7 +17,7 @@
 //! - each transaction stays within the operation and byte limits; all of a
 //!   unit's puts share one transaction whenever they fit in one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::apisix::{CanonicalValue, EtcdKey, Ownership};
 
@@ -152,12 +152,18 @@ pub fn plan(input: PlanInput<'_>) -> WritePlan {
 
     // Puts, grouped by unit.
     let mut puts_by_unit: BTreeMap<&UnitKey, Vec<KeyChange>> = BTreeMap::new();
+    // Stored keys that are desired: the orphan pass below skips them without
+    // looking each one up in the desired state again.
+    let mut desired_and_stored: HashSet<&str> = HashSet::with_capacity(input.desired.len());
     for (key, desired) in input.desired.iter() {
         if !input.ownership.owns(key) {
             result.refused.push(key.clone());
             continue;
         }
         let stored = input.mirror.get(key.as_str());
+        if stored.is_some() {
+            desired_and_stored.insert(key.as_str());
+        }
         if stored.and_then(|s| s.canonical()) == Some(&desired.value) {
             continue;
         }
@@ -194,10 +200,13 @@ pub fn plan(input: PlanInput<'_>) -> WritePlan {
     let mut referring_deletes = Vec::new();
     let mut dependency_deletes = Vec::new();
     for (raw, stored) in input.mirror.iter() {
+        if desired_and_stored.contains(raw.as_str()) {
+            continue;
+        }
         let Ok(key) = EtcdKey::parse(input.prefix, raw) else {
             continue;
         };
-        if !input.ownership.owns(&key) || input.desired.get(&key).is_some() {
+        if !input.ownership.owns(&key) {
             continue;
         }
         if !input.deletions_allowed {
