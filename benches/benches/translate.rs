@@ -1,6 +1,7 @@
 //! Translating 10,000 Ingress units from scratch (each with its Service and
-//! an EndpointSlice of three endpoints), single-threaded; and re-translating
-//! after one EndpointSlice changed.
+//! an EndpointSlice of three endpoints), single-threaded; re-translating
+//! after one EndpointSlice changed, alone and with what the index task does
+//! next (publishing the desired state); and building the status view.
 
 use apisix_operator::apisix::Ownership;
 use apisix_operator::index::ClusterIndex;
@@ -115,6 +116,9 @@ fn bench_translate(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The status view the index task rebuilds when the status revision
+    // moves (not after endpoint churn).
+    group.bench_function("status_view_of_10k", |b| b.iter(|| warm.status_view(None)));
     group.finish();
 }
 

@@ -47,6 +47,9 @@ pub struct ClusterIndex {
     /// With a namespace label selector: the namespaces that match it.
     /// `None` serves every namespace.
     selected_namespaces: Option<BTreeSet<String>>,
+    /// Bumped by every change the status view can depend on (see
+    /// [`ClusterIndex::status_revision`]).
+    status_revision: u64,
 }
 
 pub(crate) fn ingress_key(unit: &UnitKey) -> Option<ObjectKey> {
@@ -74,6 +77,7 @@ impl ClusterIndex {
             errors: BTreeMap::new(),
             dirty: BTreeSet::new(),
             selected_namespaces: None,
+            status_revision: 0,
         }
     }
 
@@ -103,6 +107,7 @@ impl ClusterIndex {
             set.remove(namespace)
         };
         if changed {
+            self.status_changed();
             let units: Vec<UnitKey> = self
                 .ingresses
                 .iter()
@@ -122,6 +127,19 @@ impl ClusterIndex {
     /// The namespaces currently selected (with a selector).
     pub fn selected_namespaces(&self) -> Option<&BTreeSet<String>> {
         self.selected_namespaces.as_ref()
+    }
+
+    /// Moves whenever something the status view reads may have changed:
+    /// Ingresses, APISIX CRs, ApisixUpstreams, Services, Secrets,
+    /// IngressClasses, the selected namespaces, a unit's error or
+    /// dependencies. EndpointSlices and Pods only reach the view through
+    /// errors, so endpoint churn leaves it (and the view) alone.
+    pub fn status_revision(&self) -> u64 {
+        self.status_revision
+    }
+
+    fn status_changed(&mut self) {
+        self.status_revision += 1;
     }
 
     pub fn config(&self) -> &TranslateConfig {
@@ -159,12 +177,14 @@ impl ClusterIndex {
 
     pub fn apply_ingress(&mut self, ingress: Ingress) {
         let key = meta_key(&ingress.metadata);
+        self.status_changed();
         self.dirty.insert(ingress::unit_key(&ingress));
         self.ingresses.insert(key, Arc::new(ingress));
     }
 
     pub fn delete_ingress(&mut self, key: &ObjectKey) {
         if let Some(ingress) = self.ingresses.remove(key) {
+            self.status_changed();
             self.dirty.insert(ingress::unit_key(&ingress));
         }
     }
@@ -172,6 +192,7 @@ impl ClusterIndex {
     /// Adds or updates an APISIX CR.
     pub fn apply_apisix(&mut self, object: ApisixObject) {
         let unit = object.unit_key();
+        self.status_changed();
         if let ApisixObject::PluginConfig(pc) = &object {
             let key = meta_key(&pc.metadata);
             self.snapshot.apply_plugin_config(key.clone());
@@ -183,6 +204,7 @@ impl ClusterIndex {
 
     /// Removes an APISIX CR by its unit key.
     pub fn delete_apisix(&mut self, unit: &UnitKey) {
+        self.status_changed();
         if let Some(ApisixObject::PluginConfig(pc)) = self.apisix.remove(unit) {
             let key = meta_key(&pc.metadata);
             self.snapshot.delete_plugin_config(&key);
@@ -273,21 +295,25 @@ impl ClusterIndex {
 
     /// Adds or updates an ApisixUpstream (an input of routes).
     pub fn apply_apisix_upstream(&mut self, upstream: crate::api::ApisixUpstream) {
+        self.status_changed();
         let key = self.snapshot.apply_apisix_upstream(upstream);
         self.mark_dependents(&Dependency::ApisixUpstream(key));
     }
 
     pub fn delete_apisix_upstream(&mut self, key: &ObjectKey) {
+        self.status_changed();
         self.snapshot.delete_apisix_upstream(key);
         self.mark_dependents(&Dependency::ApisixUpstream(key.clone()));
     }
 
     pub fn apply_service(&mut self, service: Service) {
+        self.status_changed();
         let key = self.snapshot.apply_service(service);
         self.mark_dependents(&Dependency::Service(key));
     }
 
     pub fn delete_service(&mut self, key: &ObjectKey) {
+        self.status_changed();
         self.snapshot.delete_service(key);
         self.mark_dependents(&Dependency::Service(key.clone()));
     }
@@ -305,21 +331,25 @@ impl ClusterIndex {
     }
 
     pub fn apply_secret(&mut self, secret: Secret) {
+        self.status_changed();
         let key = self.snapshot.apply_secret(secret);
         self.mark_dependents(&Dependency::Secret(key));
     }
 
     pub fn delete_secret(&mut self, key: &ObjectKey) {
+        self.status_changed();
         self.snapshot.delete_secret(key);
         self.mark_dependents(&Dependency::Secret(key.clone()));
     }
 
     pub fn apply_ingress_class(&mut self, class: IngressClass) {
+        self.status_changed();
         self.snapshot.apply_ingress_class(class);
         self.mark_dependents(&Dependency::IngressClasses);
     }
 
     pub fn delete_ingress_class(&mut self, name: &str) {
+        self.status_changed();
         self.snapshot.delete_ingress_class(name);
         self.mark_dependents(&Dependency::IngressClasses);
     }
@@ -354,8 +384,7 @@ impl ClusterIndex {
         }
         if !unit.as_str().starts_with("Ingress/") {
             self.desired.remove_unit(&unit);
-            self.deps.remove(&unit);
-            self.errors.remove(&unit);
+            self.forget_unit(&unit);
             return UnitOutcome::Removed { unit };
         }
         self.retranslate_ingress(unit)
@@ -363,6 +392,20 @@ impl ClusterIndex {
 
     /// Whether a CR's `ingressClassName` selects this operator: unset, our
     /// class name, or one of our IngressClasses.
+    fn clear_error(&mut self, unit: &UnitKey) {
+        if self.errors.remove(unit).is_some() {
+            self.status_changed();
+        }
+    }
+
+    /// A unit that no longer translates: no dependencies, no error.
+    fn forget_unit(&mut self, unit: &UnitKey) {
+        if self.deps.remove(unit) {
+            self.status_changed();
+        }
+        self.clear_error(unit);
+    }
+
     fn serves_class(&self, class: Option<&str>) -> bool {
         class.is_none_or(|name| {
             name == self.config.ingress_class
@@ -402,16 +445,14 @@ impl ClusterIndex {
         let Some(ingress) = ingress_key(&unit).and_then(|key| self.ingresses.get(&key).cloned())
         else {
             self.desired.remove_unit(&unit);
-            self.deps.remove(&unit);
-            self.errors.remove(&unit);
+            self.forget_unit(&unit);
             return UnitOutcome::Removed { unit };
         };
         let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
         if !self.serves_namespace(namespace) {
             // Outside the selected namespaces: not ours, like another class.
             self.desired.remove_unit(&unit);
-            self.deps.remove(&unit);
-            self.errors.remove(&unit);
+            self.forget_unit(&unit);
             return UnitOutcome::Translated { unit, objects: 0 };
         }
         let translation = ingress::translate(
@@ -432,7 +473,9 @@ impl ClusterIndex {
         deps: crate::index::UnitDeps,
         result: Result<crate::translate::UnitObjects, TranslateError>,
     ) -> UnitOutcome {
-        self.deps.set(&unit, deps);
+        if self.deps.set(&unit, deps) {
+            self.status_changed();
+        }
         let result = result.and_then(|objects| {
             // Ids are 96-bit hashes: two units producing one key means a
             // hash collision or a bug; refuse it rather than let one unit
@@ -450,13 +493,16 @@ impl ClusterIndex {
             Ok(objects) => {
                 let count = objects.objects.len();
                 self.desired.replace_unit(&unit, objects.objects);
-                self.errors.remove(&unit);
+                self.clear_error(&unit);
                 UnitOutcome::Translated {
                     unit,
                     objects: count,
                 }
             }
             Err(error) => {
+                if self.errors.get(&unit) != Some(&error) {
+                    self.status_changed();
+                }
                 self.errors.insert(unit.clone(), error.clone());
                 UnitOutcome::Failed { unit, error }
             }

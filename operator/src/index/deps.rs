@@ -33,7 +33,11 @@ pub struct DependencyIndex {
 
 impl DependencyIndex {
     /// Records what `unit` read in its latest translation.
-    pub fn set(&mut self, unit: &UnitKey, deps: UnitDeps) {
+    /// Records `unit`'s dependencies; whether they changed.
+    pub fn set(&mut self, unit: &UnitKey, deps: UnitDeps) -> bool {
+        if self.by_unit.get(unit) == Some(&deps) {
+            return false;
+        }
         self.remove(unit);
         for dep in &deps {
             self.by_dependency
@@ -42,19 +46,23 @@ impl DependencyIndex {
                 .insert(unit.clone());
         }
         self.by_unit.insert(unit.clone(), deps);
+        true
     }
 
-    pub fn remove(&mut self, unit: &UnitKey) {
-        if let Some(old) = self.by_unit.remove(unit) {
-            for dep in old {
-                if let Some(units) = self.by_dependency.get_mut(&dep) {
-                    units.remove(unit);
-                    if units.is_empty() {
-                        self.by_dependency.remove(&dep);
-                    }
+    /// Forgets `unit`'s dependencies; whether it had any recorded.
+    pub fn remove(&mut self, unit: &UnitKey) -> bool {
+        let Some(old) = self.by_unit.remove(unit) else {
+            return false;
+        };
+        for dep in old {
+            if let Some(units) = self.by_dependency.get_mut(&dep) {
+                units.remove(unit);
+                if units.is_empty() {
+                    self.by_dependency.remove(&dep);
                 }
             }
         }
+        true
     }
 
     /// The units that read `dep`.

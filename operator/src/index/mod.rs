@@ -7,6 +7,7 @@ mod deps;
 mod feed;
 mod snapshot;
 mod sources;
+mod status_view;
 mod task;
 pub mod watch;
 

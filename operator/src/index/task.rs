@@ -6,17 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::Resource;
 use tokio::sync::{mpsc, watch};
 
 use std::time::Instant;
 
 use super::watch::Change;
 use super::{ClusterIndex, Feeder, UnitOutcome};
-use crate::status::{LoadBalancerSource, StatusView, UnitFailure};
+use crate::status::{LoadBalancerSource, StatusView};
 use crate::sync::DesiredState;
 use crate::telemetry::TranslateMetrics;
-use crate::translate::class;
 
 /// Changes applied before one flush, at most (so a flood of events cannot
 /// delay translation indefinitely).
@@ -39,6 +37,8 @@ pub struct IndexTask {
     /// When the oldest change not yet reflected in the published desired
     /// state arrived.
     pub changed_at: watch::Sender<Option<Instant>>,
+    /// The index's status revision the last status view was built at.
+    pub published_status_revision: Option<u64>,
 }
 
 impl IndexTask {
@@ -119,7 +119,13 @@ impl IndexTask {
         });
         self.ready
             .send_if_modified(|ready| !std::mem::replace(ready, true));
-        let view = self.status_view();
+        // Endpoint churn re-translates units but changes nothing the status
+        // view reads: skip rebuilding it (O(served objects)) then.
+        if self.published_status_revision == Some(self.index.status_revision()) {
+            return;
+        }
+        self.published_status_revision = Some(self.index.status_revision());
+        let view = self.index.status_view(self.lb_source.as_ref());
         self.status.send_if_modified(|current| {
             if **current == view {
                 return false;
@@ -127,79 +133,6 @@ impl IndexTask {
             *current = Arc::new(view);
             true
         });
-    }
-
-    fn status_view(&self) -> StatusView {
-        let failures = self
-            .index
-            .errors()
-            .iter()
-            .filter_map(|(unit, error)| {
-                let object = match super::cluster::ingress_key(unit)
-                    .and_then(|key| self.index.ingress(&key))
-                {
-                    Some(ingress) => ingress.object_ref(&()),
-                    None => self.index.apisix_object(unit)?.object_ref(),
-                };
-                Some((
-                    unit.clone(),
-                    UnitFailure {
-                        object,
-                        message: error.to_string(),
-                    },
-                ))
-            })
-            .collect();
-        let served_ingresses = self
-            .index
-            .ingresses()
-            .filter(|ingress| {
-                self.index
-                    .serves_namespace(ingress.metadata.namespace.as_deref().unwrap_or("default"))
-                    && class::selects(self.index.config(), self.index.snapshot(), ingress)
-            })
-            .map(|ingress| {
-                let current = ingress
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.load_balancer.as_ref())
-                    .and_then(|lb| lb.ingress.clone())
-                    .unwrap_or_default();
-                (super::watch::key_of(ingress), current)
-            })
-            .collect();
-        let publish_service_lb = match &self.lb_source {
-            Some(LoadBalancerSource::PublishService(key)) => self
-                .index
-                .snapshot()
-                .service(key)
-                .map(crate::status::service_addresses),
-            _ => None,
-        };
-        let crs = self
-            .index
-            .apisix_units()
-            .map(|(unit, object)| {
-                (
-                    unit.clone(),
-                    crate::status::CrStatusInput {
-                        object: object.object_ref(),
-                        api_resource: object.api_resource(),
-                        generation: object.generation(),
-                        current: object.status().cloned(),
-                        error: self.index.errors().get(unit).map(|e| e.to_string()),
-                        units: vec![unit.clone()],
-                    },
-                )
-            })
-            .chain(self.index.apisix_upstream_statuses())
-            .collect();
-        StatusView {
-            crs,
-            failures,
-            served_ingresses,
-            publish_service_lb,
-        }
     }
 }
 

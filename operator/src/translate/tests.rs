@@ -756,6 +756,77 @@ fn the_index_retranslates_only_dependents_and_keeps_last_good_objects() {
 }
 
 #[test]
+fn the_status_revision_ignores_endpoint_churn_and_follows_what_status_reads() {
+    let mut index = ClusterIndex::new(config());
+    index.apply_ingress_class(mk_class(
+        "apisix",
+        TranslateConfig::DEFAULT_CONTROLLER_NAME,
+        true,
+    ));
+    index.apply_service(mk_service(
+        "ns",
+        "web",
+        json!([{"name": "http", "port": 80}]),
+    ));
+    index.apply_ingress(mk_ingress("ns", "a", json!({}), simple_spec("/", "Prefix")));
+    index.flush();
+    let settled = index.status_revision();
+    let view = index.status_view(None);
+
+    // New endpoints: a new upstream value, the same status view.
+    for address in ["10.9.9.9", "10.9.9.10"] {
+        index.apply_endpoint_slice(mk_slice(
+            "ns",
+            "web-1",
+            "web",
+            json!([{"name": "http", "port": 8080}]),
+            &[(address, None, None, None)],
+        ));
+        assert_eq!(index.flush().len(), 1);
+        assert_eq!(index.status_revision(), settled);
+    }
+    assert_eq!(index.status_view(None), view);
+    // A full recompute that changes nothing changes no revision either.
+    let desired = index.desired().revision();
+    index.mark_all();
+    index.flush();
+    assert_eq!(index.status_revision(), settled);
+    assert_eq!(index.desired().revision(), desired);
+
+    // An Ingress update that fails: the revision moves, and the view shows
+    // the failure.
+    index.apply_ingress(mk_ingress(
+        "ns",
+        "a",
+        json!({"k8s.apisix.apache.org/upstream-retries": "many"}),
+        simple_spec("/", "Prefix"),
+    ));
+    index.flush();
+    let failed = index.status_revision();
+    assert!(failed > settled);
+    assert_eq!(index.status_view(None).failures.len(), 1);
+    // Fixed: it moves again and the failure is gone.
+    index.apply_ingress(mk_ingress("ns", "a", json!({}), simple_spec("/", "Prefix")));
+    index.flush();
+    assert!(index.status_revision() > failed);
+    assert!(index.status_view(None).failures.is_empty());
+    // Services and IngressClasses are read by the view (publish Service,
+    // class selection): they move it.
+    let before = index.status_revision();
+    index.apply_service(mk_service(
+        "ns",
+        "web",
+        json!([{"name": "http", "port": 81}]),
+    ));
+    assert!(index.status_revision() > before);
+    let before = index.status_revision();
+    index.delete_ingress_class("apisix");
+    index.flush();
+    assert!(index.status_revision() > before);
+    assert!(index.status_view(None).served_ingresses.is_empty());
+}
+
+#[test]
 fn a_keyring_encrypts_ssl_keys_and_plugin_secret_fields_deterministically() {
     let (cert, key) = test_cert();
     let mut snapshot = base_snapshot();
