@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::plugins::{plugins_object, secret_strings};
 use super::{TranslateError, TranslateInput, Translation, UnitObjects, labels};
-use crate::api::ApisixConsumer;
+use crate::api::consumer_secret::LocalSecretReference;
+use crate::api::{ApisixConsumer, AuthParameter};
 use crate::apisix::{ApisixDir, IdKind, PluginUse, is_valid_id, object_id};
 use crate::index::{Dependency, ObjectKey, UnitDeps};
 
@@ -40,21 +41,97 @@ pub fn translate(input: TranslateInput<'_>, object: &ApisixConsumer) -> Translat
     Translation { result, deps }
 }
 
-/// The credentials of one method: inline, or every key of the Secret.
-fn credentials<T: serde::Serialize>(
+/// The authentication method an ApisixConsumer chose: the APISIX plugin,
+/// the CRD field name (for messages), the inline value as JSON, and the
+/// Secret reference.
+struct ChosenMethod<'a> {
+    plugin: &'static str,
+    field: &'static str,
+    value: Option<Value>,
+    secret: Option<&'a LocalSecretReference>,
+}
+
+fn chosen_method(auth: &AuthParameter) -> Result<ChosenMethod<'_>, TranslateError> {
+    fn method<'a, T: serde::Serialize>(
+        plugin: &'static str,
+        field: &'static str,
+        value: Option<&T>,
+        secret: Option<&'a LocalSecretReference>,
+    ) -> Result<ChosenMethod<'a>, TranslateError> {
+        let value = value
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| TranslateError::Internal(e.to_string()))?;
+        Ok(ChosenMethod {
+            plugin,
+            field,
+            value,
+            secret,
+        })
+    }
+    // The CRD's CEL rule admits exactly one; the first set one wins here.
+    if let Some(c) = &auth.key_auth {
+        method(
+            "key-auth",
+            "keyAuth",
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )
+    } else if let Some(c) = &auth.basic_auth {
+        method(
+            "basic-auth",
+            "basicAuth",
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )
+    } else if let Some(c) = &auth.jwt_auth {
+        method(
+            "jwt-auth",
+            "jwtAuth",
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )
+    } else if let Some(c) = &auth.wolf_rbac {
+        method(
+            "wolf-rbac",
+            "wolfRBAC",
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )
+    } else if let Some(c) = &auth.hmac_auth {
+        method(
+            "hmac-auth",
+            "hmacAuth",
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )
+    } else if let Some(c) = &auth.ldap_auth {
+        method(
+            "ldap-auth",
+            "ldapAuth",
+            c.value.as_ref(),
+            c.secret_ref.as_ref(),
+        )
+    } else {
+        Err(TranslateError::Invalid(
+            "authParameter sets no authentication method".into(),
+        ))
+    }
+}
+
+/// The credentials of the chosen method: inline, or every key of the Secret.
+fn credentials(
     input: TranslateInput<'_>,
     deps: &mut UnitDeps,
     namespace: &str,
-    value: Option<&T>,
-    secret: Option<&crate::api::consumer_secret::LocalSecretReference>,
+    method: &ChosenMethod<'_>,
 ) -> Result<Map<String, Value>, TranslateError> {
-    if let Some(value) = value {
-        let json =
-            serde_json::to_value(value).map_err(|e| TranslateError::Internal(e.to_string()))?;
-        return Ok(json.as_object().cloned().unwrap_or_default());
+    if let Some(value) = &method.value {
+        return Ok(value.as_object().cloned().unwrap_or_default());
     }
-    let reference =
-        secret.ok_or_else(|| TranslateError::Invalid("set value or secretRef".into()))?;
+    let reference = method
+        .secret
+        .ok_or_else(|| TranslateError::Invalid("set value or secretRef".into()))?;
     let key = ObjectKey::new(namespace, &reference.name);
     deps.insert(Dependency::Secret(key.clone()));
     let secret = input
@@ -123,103 +200,61 @@ fn build(
 ) -> Result<UnitObjects, TranslateError> {
     let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
     let name = object.metadata.name.as_deref().unwrap_or_default();
-    let auth = &object.spec.auth_parameter;
-    let (plugin, mut conf) = if let Some(c) = &auth.key_auth {
-        let fields = credentials(
-            input,
-            deps,
-            namespace,
-            c.value.as_ref(),
-            c.secret_ref.as_ref(),
-        )?;
-        require(&fields, "keyAuth", &["key"])?;
-        ("key-auth", json!({"key": fields["key"]}))
-    } else if let Some(c) = &auth.basic_auth {
-        let fields = credentials(
-            input,
-            deps,
-            namespace,
-            c.value.as_ref(),
-            c.secret_ref.as_ref(),
-        )?;
-        require(&fields, "basicAuth", &["username", "password"])?;
-        (
-            "basic-auth",
-            json!({"username": fields["username"], "password": fields["password"]}),
-        )
-    } else if let Some(c) = &auth.jwt_auth {
-        let mut fields = credentials(
-            input,
-            deps,
-            namespace,
-            c.value.as_ref(),
-            c.secret_ref.as_ref(),
-        )?;
-        require(&fields, "jwtAuth", &["key"])?;
-        typed(
-            &mut fields,
-            &["exp", "lifetime_grace_period"],
-            &["base64_secret"],
-            "jwtAuth",
-        )?;
-        if fields
-            .get("exp")
-            .and_then(Value::as_i64)
-            .is_some_and(|exp| exp < 1)
-        {
-            fields.insert("exp".into(), 86_400.into());
+    let method = chosen_method(&object.spec.auth_parameter)?;
+    let mut fields = credentials(input, deps, namespace, &method)?;
+    let plugin = method.plugin;
+    let mut conf = match plugin {
+        "key-auth" => {
+            require(&fields, method.field, &["key"])?;
+            json!({"key": fields["key"]})
         }
-        fields.retain(|_, v| !v.is_null());
-        ("jwt-auth", Value::Object(fields))
-    } else if let Some(c) = &auth.wolf_rbac {
-        let mut fields = credentials(
-            input,
-            deps,
-            namespace,
-            c.value.as_ref(),
-            c.secret_ref.as_ref(),
-        )?;
-        fields.retain(|_, v| !v.is_null());
-        ("wolf-rbac", Value::Object(fields))
-    } else if let Some(c) = &auth.hmac_auth {
-        let fields = credentials(
-            input,
-            deps,
-            namespace,
-            c.value.as_ref(),
-            c.secret_ref.as_ref(),
-        )?;
-        require(&fields, "hmacAuth", &["access_key", "secret_key"])?;
-        // APISIX 3 keeps only the key id and secret on the consumer; the
-        // algorithm, clock skew and header settings moved to the route's
-        // hmac-auth plugin. Refuse them here rather than drop them silently.
-        if let Some(moved) = fields
-            .iter()
-            .find(|(k, v)| !matches!(k.as_str(), "access_key" | "secret_key") && !v.is_null())
-        {
-            return Err(TranslateError::Invalid(format!(
-                "hmacAuth.{} is a route-level setting in APISIX 3: set it on the route's hmac-auth plugin",
-                moved.0
-            )));
+        "basic-auth" => {
+            require(&fields, method.field, &["username", "password"])?;
+            json!({"username": fields["username"], "password": fields["password"]})
         }
-        (
-            "hmac-auth",
-            json!({"key_id": fields["access_key"], "secret_key": fields["secret_key"]}),
-        )
-    } else if let Some(c) = &auth.ldap_auth {
-        let fields = credentials(
-            input,
-            deps,
-            namespace,
-            c.value.as_ref(),
-            c.secret_ref.as_ref(),
-        )?;
-        require(&fields, "ldapAuth", &["user_dn"])?;
-        ("ldap-auth", json!({"user_dn": fields["user_dn"]}))
-    } else {
-        return Err(TranslateError::Invalid(
-            "authParameter sets no authentication method".into(),
-        ));
+        "jwt-auth" => {
+            require(&fields, method.field, &["key"])?;
+            typed(
+                &mut fields,
+                &["exp", "lifetime_grace_period"],
+                &["base64_secret"],
+                method.field,
+            )?;
+            if fields
+                .get("exp")
+                .and_then(Value::as_i64)
+                .is_some_and(|exp| exp < 1)
+            {
+                fields.insert("exp".into(), 86_400.into());
+            }
+            fields.retain(|_, v| !v.is_null());
+            Value::Object(fields)
+        }
+        "hmac-auth" => {
+            require(&fields, method.field, &["access_key", "secret_key"])?;
+            // APISIX 3 keeps only the key id and secret on the consumer; the
+            // algorithm, clock skew and header settings moved to the route's
+            // hmac-auth plugin. Refuse them here rather than drop them silently.
+            if let Some(moved) = fields
+                .iter()
+                .find(|(k, v)| !matches!(k.as_str(), "access_key" | "secret_key") && !v.is_null())
+            {
+                return Err(TranslateError::Invalid(format!(
+                    "hmacAuth.{} is a route-level setting in APISIX 3: set it on the route's hmac-auth plugin",
+                    moved.0
+                )));
+            }
+            json!({"key_id": fields["access_key"], "secret_key": fields["secret_key"]})
+        }
+        "ldap-auth" => {
+            require(&fields, method.field, &["user_dn"])?;
+            json!({"user_dn": fields["user_dn"]})
+        }
+        // wolf-rbac: its fields as given.
+        _ => {
+            fields.retain(|_, v| !v.is_null());
+            Value::Object(fields)
+        }
     };
     if let Some(schemas) = &input.config.schemas {
         schemas.check(plugin, &conf, PluginUse::Consumer)?;
