@@ -35,15 +35,8 @@ fn full_values_render() -> Vec<Value> {
     parse_documents(&render, "the full-values render").unwrap()
 }
 
-fn of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} rendered"))
-}
-
 fn container(objects: &[Value]) -> &Value {
-    &of_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    &install::of_kind(objects, "Deployment").unwrap()["spec"]["template"]["spec"]["containers"][0]
 }
 
 fn args(objects: &[Value]) -> Vec<String> {
@@ -157,7 +150,7 @@ fn the_kustomize_base_is_the_charts_default_render() {
 #[test]
 fn the_default_render_is_a_safe_three_replica_deployment() {
     let objects = default_render();
-    let deployment = of_kind(&objects, "Deployment");
+    let deployment = install::of_kind(&objects, "Deployment").unwrap();
     assert_eq!(deployment["spec"]["replicas"], 3);
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -193,7 +186,7 @@ fn the_default_render_is_a_safe_three_replica_deployment() {
         );
     }
     assert_eq!(
-        of_kind(&objects, "PodDisruptionBudget")["spec"]["maxUnavailable"],
+        install::of_kind(&objects, "PodDisruptionBudget").unwrap()["spec"]["maxUnavailable"],
         1
     );
     assert!(!objects.iter().any(|o| o["kind"] == "ServiceMonitor"));
@@ -207,7 +200,7 @@ fn the_default_render_is_a_safe_three_replica_deployment() {
     run.settings().unwrap();
 
     // Namespaces are read only with a namespace selector.
-    let rules = &of_kind(&objects, "ClusterRole")["rules"];
+    let rules = &install::of_kind(&objects, "ClusterRole").unwrap()["rules"];
     assert!(
         !rules.to_string().contains("\"namespaces\""),
         "no namespaces permission without a selector: {rules}"
@@ -238,7 +231,7 @@ fn every_option_renders_into_flags_files_and_secrets_the_operator_reads() {
     ] {
         assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
     }
-    let pod = &of_kind(&objects, "Deployment")["spec"]["template"]["spec"];
+    let pod = &install::of_kind(&objects, "Deployment").unwrap()["spec"]["template"]["spec"];
     let volumes = pod["volumes"].as_array().unwrap();
     let secret_of = |name: &str| {
         volumes
@@ -262,13 +255,13 @@ fn every_option_renders_into_flags_files_and_secrets_the_operator_reads() {
         pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
             .is_array()
     );
-    let rules = of_kind(&objects, "ClusterRole")["rules"].to_string();
+    let rules = install::of_kind(&objects, "ClusterRole").unwrap()["rules"].to_string();
     assert!(rules.contains("\"namespaces\""), "{rules}");
-    let monitor = of_kind(&objects, "ServiceMonitor");
+    let monitor = install::of_kind(&objects, "ServiceMonitor").unwrap();
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
     assert_eq!(
-        of_kind(&objects, "IngressClass")["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"],
+        install::of_kind(&objects, "IngressClass").unwrap()["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"],
         "true"
     );
 }
@@ -334,7 +327,7 @@ fn every_run_setting_is_a_chart_value() {
 fn the_image_user_is_the_one_the_chart_runs_as() {
     let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     let objects = default_render();
-    let pod = &of_kind(&objects, "Deployment")["spec"]["template"]["spec"];
+    let pod = &install::of_kind(&objects, "Deployment").unwrap()["spec"]["template"]["spec"];
     let uid = pod["securityContext"]["runAsUser"].as_u64().unwrap();
     let gid = pod["securityContext"]["runAsGroup"].as_u64().unwrap();
     assert!(
@@ -391,7 +384,7 @@ fn the_csv_installs_what_the_chart_installs() {
     let install = &csv["spec"]["install"]["spec"];
     let deployment = &install["deployments"][0];
     assert_eq!(deployment["spec"]["replicas"], 3);
-    let chart_deployment = of_kind(&objects, "Deployment");
+    let chart_deployment = install::of_kind(&objects, "Deployment").unwrap();
     let mut chart_spec = chart_deployment["spec"].clone();
     let mut csv_spec = deployment["spec"].clone();
     // The one OLM addition: the OperatorGroup's namespaces.
@@ -405,11 +398,11 @@ fn the_csv_installs_what_the_chart_installs() {
     assert_eq!(csv_spec, chart_spec);
     assert_eq!(
         install["clusterPermissions"][0]["rules"],
-        of_kind(&objects, "ClusterRole")["rules"]
+        install::of_kind(&objects, "ClusterRole").unwrap()["rules"]
     );
     assert_eq!(
         install["permissions"][0]["rules"],
-        of_kind(&objects, "Role")["rules"]
+        install::of_kind(&objects, "Role").unwrap()["rules"]
     );
     // Every owned CRD has an example, and the examples are valid CRs.
     let examples: Vec<Value> = serde_json::from_str(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::install::{InstallTools, LocalPod, render_chart, repo_root};
+use apisix_operator_testenv::install::{self, InstallTools, LocalPod, render_chart, repo_root};
 use apisix_operator_testenv::{
     EtcdOptions, EtcdTls, ManagedProcess, TestEnv, apply_all, audit, create_object, eventually,
     http, ports, server_side_apply,
@@ -104,13 +104,6 @@ async fn deploy(client: &kube::Client, namespace: &str, values: Value) -> Vec<Va
     objects.extend(rendered.iter().cloned());
     apply_all(client, &objects, GENEROUS).await;
     rendered
-}
-
-fn of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind)
-        .unwrap_or_else(|| panic!("the chart renders a {kind}"))
 }
 
 /// Starts the Deployment's container locally as its ServiceAccount.
@@ -219,7 +212,12 @@ async fn the_operator_runs_as_the_chart_deploys_it() {
         .patch("shop", &PatchParams::default(), &Patch::Merge(&label))
         .await
         .unwrap();
-    let (process, pod) = run(env, &client, of_kind(&rendered, "Deployment")).await;
+    let (process, pod) = run(
+        env,
+        &client,
+        install::of_kind(&rendered, "Deployment").unwrap(),
+    )
+    .await;
 
     // Nothing beyond the operator's needs.
     let sa = "system:serviceaccount:apisix-operator:apisix-operator";
@@ -332,8 +330,10 @@ async fn the_operator_runs_as_the_chart_deploys_it() {
 
     // Every permission the chart grants gets used (Lease renewals within a
     // retry period), and no request is refused.
-    let mut granted = audit::granted(&of_kind(&rendered, "ClusterRole")["rules"]);
-    granted.extend(audit::granted(&of_kind(&rendered, "Role")["rules"]));
+    let mut granted = audit::granted(&install::of_kind(&rendered, "ClusterRole").unwrap()["rules"]);
+    granted.extend(audit::granted(
+        &install::of_kind(&rendered, "Role").unwrap()["rules"],
+    ));
     let deadline = tokio::time::Instant::now() + GENEROUS;
     let (unused, forbidden) = loop {
         let accesses = audit::accesses_of(env.apiserver.audit_log(), sa).unwrap();
@@ -420,7 +420,12 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
     let rendered = deploy(&client, namespace, values).await;
     let objects = examples_in("mall");
     create_all(&client, &objects).await;
-    let (process, pod) = run(env, &client, of_kind(&rendered, "Deployment")).await;
+    let (process, pod) = run(
+        env,
+        &client,
+        install::of_kind(&rendered, "Deployment").unwrap(),
+    )
+    .await;
     assert!(
         pod.args.iter().any(|a| a.starts_with("--etcd-cert-file=")),
         "{:?}",

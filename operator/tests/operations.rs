@@ -344,30 +344,24 @@ async fn diff_detects_drift_and_etcd_security_works() {
     // `run` itself works over mutual TLS: it loads its mirror (ready) and,
     // leading, claims the fence in that etcd.
     let port = ports::free_port().unwrap();
-    let kubeconfig = env
-        .operator_kubeconfig()
+    let run = env
+        .spawn_operator(
+            "run-mtls",
+            binary(),
+            &[
+                format!("--etcd-endpoints={url}"),
+                format!("--etcd-ca-file={ca}"),
+                format!("--etcd-cert-file={cert}"),
+                format!("--etcd-key-file={key}"),
+                "--cluster=mtls".into(),
+                "--lease-name=ops-mtls".into(),
+                "--lease-namespace=default".into(),
+                "--identity=mtls-a".into(),
+                format!("--listen-address=127.0.0.1:{port}"),
+            ],
+        )
         .await
-        .unwrap()
-        .display()
-        .to_string();
-    let run = ManagedProcess::spawn_with_env(
-        "run-mtls",
-        binary(),
-        &[
-            format!("--etcd-endpoints={url}"),
-            format!("--etcd-ca-file={ca}"),
-            format!("--etcd-cert-file={cert}"),
-            format!("--etcd-key-file={key}"),
-            "--cluster=mtls".into(),
-            "--lease-name=ops-mtls".into(),
-            "--lease-namespace=default".into(),
-            "--identity=mtls-a".into(),
-            format!("--listen-address=127.0.0.1:{port}"),
-        ],
-        &[("KUBECONFIG", kubeconfig.as_str())],
-        &env.workdir.path().join("run-mtls.log"),
-    )
-    .unwrap();
+        .unwrap();
     eventually("run over mTLS to be ready", GENEROUS, || async {
         (apisix_operator_testenv::http::get(port, "/readyz")?.0 == 200).then_some(())
     })

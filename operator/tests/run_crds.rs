@@ -12,7 +12,7 @@ use apisix_operator::api::all_crds;
 use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, create_object, eventually};
+use apisix_operator_testenv::{TestEnv, apisix_schema, create_object, eventually};
 use k8s_openapi::api::core::v1::{Event, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -98,26 +98,18 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
         "--identity=crds-a".into(),
         "--listen-address=127.0.0.1:0".into(),
     ];
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/apisix-schema/control-api-schema.json");
-    if schema.exists() {
+    if let Some(schema) = apisix_schema::control_api_schema_path() {
         args.push(format!("--apisix-schema={}", schema.display()));
     }
     // As the chart's ServiceAccount, with the chart's RBAC.
-    let kubeconfig = env
-        .operator_kubeconfig()
+    let _operator = env
+        .spawn_operator(
+            "operator-crds",
+            Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
+            &args,
+        )
         .await
-        .unwrap()
-        .display()
-        .to_string();
-    let _operator = ManagedProcess::spawn_with_env(
-        "apisix-operator",
-        Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-        &args,
-        &[("KUBECONFIG", kubeconfig.as_str())],
-        &env.workdir.path().join("operator-crds.log"),
-    )
-    .unwrap();
+        .unwrap();
 
     let mut etcd = env.apisix_etcd_client().await.unwrap();
     let want = expected(&objects);
@@ -175,7 +167,7 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
     let diff = std::process::Command::new(env!("CARGO_BIN_EXE_apisix-operator"))
         .args(["diff", "--live", "--prefix", PREFIX, "--cluster", CLUSTER])
         .arg(format!("--etcd-endpoints={}", env.apisix_etcd.client_url()))
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", env.operator_kubeconfig().await.unwrap())
         .output()
         .unwrap();
     assert_eq!(

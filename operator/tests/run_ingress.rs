@@ -12,11 +12,11 @@ use std::time::Duration;
 use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, eventually};
+use apisix_operator_testenv::{TestEnv, apisix_schema, create_object, eventually};
 use etcd_client::GetOptions;
-use k8s_openapi::api::core::v1::{Event, Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Event, Namespace};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -90,45 +90,7 @@ async fn wait_for(
 
 async fn create_all(client: &kube::Client, objects: Vec<Value>) {
     for object in objects {
-        let kind = object["kind"].as_str().unwrap().to_string();
-        let pp = PostParams::default();
-        let ns = object["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_string();
-        match kind.as_str() {
-            "IngressClass" => {
-                Api::<IngressClass>::all(client.clone())
-                    .create(&pp, &serde_json::from_value(object).unwrap())
-                    .await
-                    .unwrap();
-            }
-            "Service" => {
-                Api::<Service>::namespaced(client.clone(), &ns)
-                    .create(&pp, &serde_json::from_value(object).unwrap())
-                    .await
-                    .unwrap();
-            }
-            "EndpointSlice" => {
-                Api::<EndpointSlice>::namespaced(client.clone(), &ns)
-                    .create(&pp, &serde_json::from_value(object).unwrap())
-                    .await
-                    .unwrap();
-            }
-            "Secret" => {
-                Api::<Secret>::namespaced(client.clone(), &ns)
-                    .create(&pp, &serde_json::from_value(object).unwrap())
-                    .await
-                    .unwrap();
-            }
-            "Ingress" => {
-                Api::<Ingress>::namespaced(client.clone(), &ns)
-                    .create(&pp, &serde_json::from_value(object).unwrap())
-                    .await
-                    .unwrap();
-            }
-            other => panic!("unexpected kind {other}"),
-        }
+        create_object(client, &object).await.unwrap();
     }
 }
 
@@ -160,27 +122,18 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
         "--listen-address=127.0.0.1:0".into(),
     ];
     // Check plugin configurations against APISIX 3.18's schemas when present.
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/apisix-schema/control-api-schema.json");
-    if schema.exists() {
+    if let Some(schema) = apisix_schema::control_api_schema_path() {
         args.push(format!("--apisix-schema={}", schema.display()));
     }
     // As the chart's ServiceAccount, with the chart's RBAC.
-    let kubeconfig = env
-        .operator_kubeconfig()
+    let operator = env
+        .spawn_operator(
+            "operator-run",
+            Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
+            &args,
+        )
         .await
-        .unwrap()
-        .display()
-        .to_string();
-    let log = env.workdir.path().join("operator-run.log");
-    let operator = ManagedProcess::spawn_with_env(
-        "apisix-operator",
-        Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-        &args,
-        &[("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")],
-        &log,
-    )
-    .unwrap();
+        .unwrap();
 
     // 1. etcd converges to exactly what `translate` prints.
     let want = expected(|_| {});

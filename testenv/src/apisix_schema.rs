@@ -17,15 +17,25 @@ pub struct SchemaReport {
     pub output: String,
 }
 
-/// Where `validate.py` lives: `$APISIX_SCHEMA_DIR`, else `../shared/apisix-schema`
-/// beside the repository. `None` when it is not there.
-pub fn validator_path() -> Option<PathBuf> {
-    let dir = match std::env::var_os("APISIX_SCHEMA_DIR") {
+/// `$APISIX_SCHEMA_DIR`, else `../shared/apisix-schema` beside the repository.
+fn schema_dir() -> PathBuf {
+    match std::env::var_os("APISIX_SCHEMA_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/apisix-schema"),
-    };
-    let script = dir.join("validate.py");
+    }
+}
+
+/// Where `validate.py` lives; `None` when it is not there.
+pub fn validator_path() -> Option<PathBuf> {
+    let script = schema_dir().join("validate.py");
     script.is_file().then_some(script)
+}
+
+/// APISIX 3.18's saved Control API `/v1/schema` response (for the
+/// operator's `--apisix-schema`); `None` when it is not there.
+pub fn control_api_schema_path() -> Option<PathBuf> {
+    let schema = schema_dir().join("control-api-schema.json");
+    schema.is_file().then_some(schema)
 }
 
 /// Reads every key under `prefix` as a `{key: value}` dump.

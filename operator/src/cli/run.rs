@@ -256,7 +256,6 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
             recompute_interval: settings.replica.engine.resync_interval,
             metrics: translate_metrics,
             changed_at: changed_at_tx,
-            published_status_revision: None,
         }
         .run(),
     );

@@ -37,8 +37,6 @@ pub struct IndexTask {
     /// When the oldest change not yet reflected in the published desired
     /// state arrived.
     pub changed_at: watch::Sender<Option<Instant>>,
-    /// The index's status revision the last status view was built at.
-    pub published_status_revision: Option<u64>,
 }
 
 impl IndexTask {
@@ -48,6 +46,7 @@ impl IndexTask {
         recompute.tick().await;
         // The arrival of the oldest change not yet published.
         let mut pending_since: Option<Instant> = None;
+        let mut status_built_at: Option<u64> = None;
         loop {
             tokio::select! {
                 change = self.changes.recv() => {
@@ -74,11 +73,13 @@ impl IndexTask {
             if let Some(since) = pending_since.take() {
                 self.changed_at.send_replace(Some(since));
             }
-            self.flush();
+            self.flush(&mut status_built_at);
         }
     }
 
-    fn flush(&mut self) {
+    /// Translates the dirty units and publishes; `status_built_at` is the
+    /// index's status revision the last status view was built at.
+    fn flush(&mut self, status_built_at: &mut Option<u64>) {
         for outcome in self.index.flush() {
             match outcome {
                 UnitOutcome::Failed { unit, error } => {
@@ -121,10 +122,10 @@ impl IndexTask {
             .send_if_modified(|ready| !std::mem::replace(ready, true));
         // Endpoint churn re-translates units but changes nothing the status
         // view reads: skip rebuilding it (O(served objects)) then.
-        if self.published_status_revision == Some(self.index.status_revision()) {
+        if *status_built_at == Some(self.index.status_revision()) {
             return;
         }
-        self.published_status_revision = Some(self.index.status_revision());
+        *status_built_at = Some(self.index.status_revision());
         let view = self.index.status_view(self.lb_source.as_ref());
         self.status.send_if_modified(|current| {
             if **current == view {

@@ -199,38 +199,48 @@ fn active_check(active: &ActiveHealthCheck) -> Result<Value, TranslateError> {
         out.insert("req_headers".into(), v.clone().into());
     }
     if let Some(healthy) = &active.healthy {
-        let mut h = Map::new();
-        if let Some(codes) = &healthy.http_codes {
-            h.insert("http_statuses".into(), codes.clone().into());
-        }
-        if let Some(v) = healthy.successes {
-            h.insert("successes".into(), v.into());
-        }
+        let mut h = thresholds(
+            healthy.http_codes.as_ref(),
+            &[("successes", healthy.successes)],
+        );
         if let Some(v) = &healthy.interval {
             h.insert("interval".into(), interval(v)?.into());
         }
         out.insert("healthy".into(), Value::Object(h));
     }
     if let Some(unhealthy) = &active.unhealthy {
-        let mut u = Map::new();
-        if let Some(codes) = &unhealthy.http_codes {
-            u.insert("http_statuses".into(), codes.clone().into());
-        }
-        for (name, value) in [
-            ("http_failures", unhealthy.http_failures),
-            ("tcp_failures", unhealthy.tcp_failures),
-            ("timeouts", unhealthy.timeouts),
-        ] {
-            if let Some(v) = value {
-                u.insert(name.into(), v.into());
-            }
-        }
+        let mut u = thresholds(
+            unhealthy.http_codes.as_ref(),
+            &[
+                ("http_failures", unhealthy.http_failures),
+                ("tcp_failures", unhealthy.tcp_failures),
+                ("timeouts", unhealthy.timeouts),
+            ],
+        );
         if let Some(v) = &unhealthy.interval {
             u.insert("interval".into(), interval(v)?.into());
         }
         out.insert("unhealthy".into(), Value::Object(u));
     }
     Ok(Value::Object(out))
+}
+
+/// A healthy or unhealthy block of a health check (active or passive): the
+/// status codes and whichever counters are set.
+fn thresholds(
+    http_codes: Option<&Vec<i32>>,
+    counters: &[(&str, Option<i32>)],
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(codes) = http_codes {
+        out.insert("http_statuses".into(), codes.clone().into());
+    }
+    for (name, value) in counters {
+        if let Some(v) = value {
+            out.insert((*name).into(), (*v).into());
+        }
+    }
+    out
 }
 
 /// Health-check intervals are whole seconds, at least 1.
@@ -248,29 +258,21 @@ fn passive_check(passive: &PassiveHealthCheck) -> Value {
     let mut out = Map::new();
     out.insert("type".into(), check_type(passive.type_));
     if let Some(healthy) = &passive.healthy {
-        let mut h = Map::new();
-        if let Some(codes) = &healthy.http_codes {
-            h.insert("http_statuses".into(), codes.clone().into());
-        }
-        if let Some(v) = healthy.successes {
-            h.insert("successes".into(), v.into());
-        }
+        let h = thresholds(
+            healthy.http_codes.as_ref(),
+            &[("successes", healthy.successes)],
+        );
         out.insert("healthy".into(), Value::Object(h));
     }
     if let Some(unhealthy) = &passive.unhealthy {
-        let mut u = Map::new();
-        if let Some(codes) = &unhealthy.http_codes {
-            u.insert("http_statuses".into(), codes.clone().into());
-        }
-        for (name, value) in [
-            ("http_failures", unhealthy.http_failures),
-            ("tcp_failures", unhealthy.tcp_failures),
-            ("timeouts", unhealthy.timeouts),
-        ] {
-            if let Some(v) = value {
-                u.insert(name.into(), v.into());
-            }
-        }
+        let u = thresholds(
+            unhealthy.http_codes.as_ref(),
+            &[
+                ("http_failures", unhealthy.http_failures),
+                ("tcp_failures", unhealthy.tcp_failures),
+                ("timeouts", unhealthy.timeouts),
+            ],
+        );
         out.insert("unhealthy".into(), Value::Object(u));
     }
     Value::Object(out)
@@ -288,5 +290,30 @@ mod tests {
         assert_eq!(duration_seconds("1h"), Some(3600.0));
         assert_eq!(duration_seconds("5"), None);
         assert_eq!(duration_seconds("0s"), None);
+    }
+
+    #[test]
+    fn health_check_thresholds_keep_the_codes_and_the_set_counters() {
+        let checks: HealthCheck = serde_json::from_value(json!({
+            "active": {"unhealthy": {"httpCodes": [500, 503], "timeouts": 3, "interval": "1.4s"}},
+            "passive": {
+                "healthy": {"httpCodes": [200], "successes": 5},
+                "unhealthy": {"httpFailures": 2, "tcpFailures": 1},
+            },
+        }))
+        .unwrap();
+        let out = health_checks(&checks).unwrap();
+        assert_eq!(
+            out["active"]["unhealthy"],
+            json!({"http_statuses": [500, 503], "timeouts": 3, "interval": 1})
+        );
+        assert_eq!(
+            out["passive"]["healthy"],
+            json!({"http_statuses": [200], "successes": 5})
+        );
+        assert_eq!(
+            out["passive"]["unhealthy"],
+            json!({"http_failures": 2, "tcp_failures": 1})
+        );
     }
 }

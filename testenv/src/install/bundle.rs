@@ -6,8 +6,8 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::generate::{GeneratedFile, find, read};
-use super::{BUNDLE, CHART, parse_documents, to_yaml};
+use super::generate::{GeneratedFile, read};
+use super::{BUNDLE, CHART, of_kind, parse_documents, to_yaml};
 use crate::TestEnvError;
 
 pub(super) const CSV_FILE: &str = "apisix-operator.clusterserviceversion.yaml";
@@ -30,7 +30,7 @@ pub(super) fn bundle_files(
     }
     // OLM creates these next to the Deployment, in the install namespace.
     for kind in ["PodDisruptionBudget", "Service"] {
-        let mut object = find(rendered, kind)?.clone();
+        let mut object = of_kind(rendered, kind)?.clone();
         strip_namespace(&mut object);
         files.push(GeneratedFile::new(
             format!("{BUNDLE}/manifests/{}", bundle_file_name(&object)),
@@ -75,7 +75,7 @@ fn fill_csv(
         .and_then(|c| c["appVersion"].as_str())
         .ok_or_else(|| TestEnvError::Install("Chart.yaml has no appVersion".into()))?
         .to_string();
-    let deployment = find(rendered, "Deployment")?;
+    let deployment = of_kind(rendered, "Deployment")?;
     let service_account = deployment["spec"]["template"]["spec"]["serviceAccountName"].clone();
     let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"].clone();
 
@@ -101,11 +101,11 @@ fn fill_csv(
             }],
             "permissions": [{
                 "serviceAccountName": service_account,
-                "rules": find(rendered, "Role")?["rules"],
+                "rules": of_kind(rendered, "Role")?["rules"],
             }],
             "clusterPermissions": [{
                 "serviceAccountName": service_account,
-                "rules": find(rendered, "ClusterRole")?["rules"],
+                "rules": of_kind(rendered, "ClusterRole")?["rules"],
             }],
         },
     });

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::{CHART, InstallTools, NAMESPACE, bundle, parse_documents};
 use crate::TestEnvError;
 
@@ -117,14 +115,6 @@ pub fn write_files(root: &Path, files: &[GeneratedFile]) -> Result<Vec<PathBuf>,
             .map_err(|e| TestEnvError::io(format!("writing {}", path.display()), e))?;
     }
     Ok(stale)
-}
-
-/// The first rendered object of `kind`.
-pub(super) fn find<'a>(objects: &'a [Value], kind: &str) -> Result<&'a Value, TestEnvError> {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind)
-        .ok_or_else(|| TestEnvError::Install(format!("the chart renders no {kind}")))
 }
 
 #[cfg(test)]

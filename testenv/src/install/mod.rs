@@ -63,3 +63,14 @@ pub fn render_chart(
     )?;
     parse_documents(&render, "the chart's render")
 }
+
+/// The first of `objects` (a render) of `kind`.
+pub fn of_kind<'a>(
+    objects: &'a [serde_json::Value],
+    kind: &str,
+) -> Result<&'a serde_json::Value, crate::TestEnvError> {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .ok_or_else(|| crate::TestEnvError::Install(format!("the chart renders no {kind}")))
+}

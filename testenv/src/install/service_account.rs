@@ -65,6 +65,26 @@ impl TestEnv {
             .cloned()
     }
 
+    /// Starts the operator `binary` with `args` as the chart's ServiceAccount
+    /// (`KUBECONFIG` set to [`TestEnv::operator_kubeconfig`]), logging at
+    /// info to `<workdir>/<name>.log`.
+    pub async fn spawn_operator(
+        &self,
+        name: &str,
+        binary: &std::path::Path,
+        args: &[String],
+    ) -> Result<crate::ManagedProcess, TestEnvError> {
+        let kubeconfig = self.operator_kubeconfig().await?;
+        let kubeconfig = kubeconfig.display().to_string();
+        crate::ManagedProcess::spawn_with_env(
+            name,
+            binary,
+            args,
+            &[("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")],
+            &self.workdir.path().join(format!("{name}.log")),
+        )
+    }
+
     /// A kube client acting as the chart's ServiceAccount.
     pub async fn operator_client(&self) -> Result<kube::Client, TestEnvError> {
         let path = self.operator_kubeconfig().await?;
