@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use apisix_operator::apisix::Ownership;
 use apisix_operator::leader::{FenceKey, LeaseConfig};
-use apisix_operator::replica::{Replica, ReplicaConfig};
+use apisix_operator::replica::{Replica, ReplicaConfig, ReplicaInputs};
 use apisix_operator::sync::synthetic::synthetic_state;
 use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits};
 use apisix_operator::telemetry::SyncMetrics;
@@ -85,8 +85,7 @@ async fn start_group(env: &TestEnv, test: &str, lease: &LeaseConfig) -> Group {
             config(test, name, lease),
             env.kube_client().await.unwrap(),
             env.apisix_etcd_client().await.unwrap(),
-            desired_rx.clone(),
-            ready_rx.clone(),
+            ReplicaInputs::new(desired_rx.clone(), ready_rx.clone()),
             m.clone(),
         )));
         metrics.push(m);

@@ -5,7 +5,9 @@
 
 use apisix_operator::apisix::Ownership;
 use apisix_operator::index::ClusterIndex;
+use apisix_operator::inputs::{EndpointSliceKind, IngressClassKind, ServiceKind};
 use apisix_operator::translate::TranslateConfig;
+use apisix_operator::translate::ingress::IngressKind;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -20,7 +22,7 @@ fn cluster() -> ClusterIndex {
         keyring: None,
         schemas: None,
     });
-    index.apply_ingress_class(
+    index.apply::<IngressClassKind>(
         serde_json::from_value(json!({
             "metadata": {"name": "apisix", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
             "spec": {"controller": TranslateConfig::DEFAULT_CONTROLLER_NAME},
@@ -29,15 +31,15 @@ fn cluster() -> ClusterIndex {
     );
     for i in 0..UNITS {
         let ns = format!("team-{}", i % 50);
-        index.apply_service(
+        index.apply::<ServiceKind>(
             serde_json::from_value(json!({
                 "metadata": {"namespace": ns, "name": format!("svc-{i}")},
                 "spec": {"ports": [{"name": "http", "port": 80}]},
             }))
             .unwrap(),
         );
-        index.apply_endpoint_slice(slice(&ns, i, 3));
-        index.apply_ingress(
+        index.apply::<EndpointSliceKind>(slice(&ns, i, 3));
+        index.apply::<IngressKind>(
             serde_json::from_value(json!({
                 "metadata": {"namespace": ns, "name": format!("ing-{i}"),
                     "annotations": {"k8s.apisix.apache.org/enable-cors": "true"}},
@@ -86,7 +88,7 @@ fn bench_translate(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut index = warm.clone();
-                index.apply_endpoint_slice(slice("team-7", 7, 4));
+                index.apply::<EndpointSliceKind>(slice("team-7", 7, 4));
                 index
             },
             |mut index| {
@@ -103,7 +105,7 @@ fn bench_translate(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut index = warm.clone();
-                index.apply_endpoint_slice(slice("team-7", 7, 4));
+                index.apply::<EndpointSliceKind>(slice("team-7", 7, 4));
                 index
             },
             |mut index| {

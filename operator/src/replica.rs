@@ -35,27 +35,34 @@ pub struct Replica {
     mirror_task: JoinHandle<()>,
 }
 
+/// What a replica's engine follows: the desired state, cache readiness and
+/// (for the event-to-commit metric) when the oldest change behind the
+/// current desired state arrived.
+pub struct ReplicaInputs {
+    pub desired: watch::Receiver<Arc<DesiredState>>,
+    pub caches_ready: watch::Receiver<bool>,
+    pub changed_at: Option<watch::Receiver<Option<std::time::Instant>>>,
+}
+
+impl ReplicaInputs {
+    pub fn new(
+        desired: watch::Receiver<Arc<DesiredState>>,
+        caches_ready: watch::Receiver<bool>,
+    ) -> ReplicaInputs {
+        ReplicaInputs {
+            desired,
+            caches_ready,
+            changed_at: None,
+        }
+    }
+}
+
 impl Replica {
     pub fn start(
         config: ReplicaConfig,
         kube: kube::Client,
         etcd: etcd_client::Client,
-        desired: watch::Receiver<Arc<DesiredState>>,
-        caches_ready: watch::Receiver<bool>,
-        metrics: SyncMetrics,
-    ) -> Replica {
-        Self::start_with(config, kube, etcd, desired, caches_ready, None, metrics)
-    }
-
-    /// Like [`Replica::start`], with the time of the oldest change behind
-    /// each desired state (for the event-to-commit latency metric).
-    pub fn start_with(
-        config: ReplicaConfig,
-        kube: kube::Client,
-        etcd: etcd_client::Client,
-        desired: watch::Receiver<Arc<DesiredState>>,
-        caches_ready: watch::Receiver<bool>,
-        changed_at: Option<watch::Receiver<Option<std::time::Instant>>>,
+        inputs: ReplicaInputs,
         metrics: SyncMetrics,
     ) -> Replica {
         let mirror: SharedMirror = Arc::new(RwLock::new(MirrorState::default()));
@@ -87,10 +94,10 @@ impl Replica {
             mirror.clone(),
             leader.clone(),
             EngineInputs {
-                desired,
-                caches_ready,
+                desired: inputs.desired,
+                caches_ready: inputs.caches_ready,
                 shutdown: shutdown_rx,
-                changed_at,
+                changed_at: inputs.changed_at,
             },
             metrics,
         );

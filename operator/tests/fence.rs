@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use apisix_operator::apisix::Ownership;
 use apisix_operator::leader::{FenceError, FenceKey, claim_fence};
-use apisix_operator::replica::Replica;
+use apisix_operator::replica::{Replica, ReplicaInputs};
 use apisix_operator::sync::{
     EtcdWriter, MirrorState, MirrorTask, PlanInput, PlanLimits, WriteError, plan,
 };
@@ -135,8 +135,7 @@ async fn a_recreated_lease_still_yields_a_growing_token() {
                 replica_config(TEST, identity),
                 kube,
                 etcd,
-                desired,
-                ready,
+                ReplicaInputs::new(desired, ready),
                 SyncMetrics::default(),
             )
         }

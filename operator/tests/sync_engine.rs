@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apisix_operator::replica::Replica;
+use apisix_operator::replica::{Replica, ReplicaInputs};
 use apisix_operator::telemetry::SyncMetrics;
 use apisix_operator_testenv::{TestEnv, apisix_schema};
 use common::*;
@@ -48,8 +48,7 @@ async fn start_on(
         config,
         env().await.operator_client().await.unwrap(),
         etcd,
-        desired.clone(),
-        ready.clone(),
+        ReplicaInputs::new(desired.clone(), ready.clone()),
         SyncMetrics::default(),
     )
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use apisix_operator::apisix::Ownership;
 use apisix_operator::leader::{FenceKey, LeaseConfig};
-use apisix_operator::replica::{Replica, ReplicaConfig};
+use apisix_operator::replica::{Replica, ReplicaConfig, ReplicaInputs};
 use apisix_operator::sync::synthetic::synthetic_state;
 use apisix_operator::sync::{EngineConfig, EngineStatus, PlanLimits};
 use apisix_operator::telemetry::SyncMetrics;
@@ -94,7 +94,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (desired_tx, desired) = watch::channel(state(spec));
     let (_ready_tx, ready) = watch::channel(true);
-    let replica = Replica::start(config, kube, etcd, desired, ready, SyncMetrics::default());
+    let replica = Replica::start(
+        config,
+        kube,
+        etcd,
+        ReplicaInputs::new(desired, ready),
+        SyncMetrics::default(),
+    );
 
     let mut status = replica.status.clone();
     print_status(&args.identity, &status.borrow_and_update());

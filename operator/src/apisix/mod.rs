@@ -1,17 +1,6 @@
-//! The APISIX side: key layout, ownership of keys, and how stored values are
-//! compared. Pure code: no I/O.
+//! The APISIX side: the pure model from the core crate, plus fetching a
+//! data plane's schemas from its Control API.
+
+pub use apisix_operator_core::apisix::*;
 
 pub mod control_api;
-pub mod encryption;
-pub mod ids;
-mod keys;
-mod ownership;
-pub mod schema;
-mod value;
-
-pub use encryption::{Keyring, KeyringError};
-pub use ids::{IdKind, object_id};
-pub use keys::{ApisixDir, EtcdKey, KeyError, is_valid_id};
-pub use ownership::Ownership;
-pub use schema::{ApisixSchemas, PluginError, PluginUse, SchemaError};
-pub use value::{CanonicalValue, StoredValue, ValueError};

@@ -203,7 +203,7 @@ mod tests {
         // have injected its value, so the default stands in for the env.
         assert_eq!(parsed.lease_name, "apisix-operator-leader");
         assert_eq!(parsed.resync_interval, std::time::Duration::from_secs(600));
-        assert_eq!(parsed.namespaces, ["a", "b"]);
+        assert_eq!(parsed.scope.namespaces, ["a", "b"]);
         assert_eq!(
             parsed.etcd.etcd_endpoints,
             ["http://e1:2379", "http://e2:2379"]

@@ -1,26 +1,23 @@
 //! `apisix-operator diff`: the desired state (from YAML files, or from the
-//! live cluster with `--live`) compared with a live etcd. Prints what a
-//! sync would change (`+` create, `~` update, `-` delete); exit status 2 on
-//! drift, 1 on errors, 0 when etcd matches.
+//! live cluster with `--live`, read through the same watches as `run`)
+//! compared with a live etcd. Prints what a sync would change (`+` create,
+//! `~` update, `-` delete); exit status 2 on drift or when the cluster
+//! cannot be listed, 1 on other errors, 0 when etcd matches.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use kube::api::{Api, ListParams};
 
 use super::etcd_args::EtcdArgs;
 use super::kube_args::KubeArgs;
+use super::scope_args::ScopeArgs;
 use super::{TranslationArgs, translate};
-use crate::api::{
-    ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
-};
-use crate::api::{ApisixRoute, ApisixUpstream};
-use crate::index::{ApisixObject, ClusterIndex, UnitOutcome};
+use crate::index::{ClusterIndex, LoadedCluster, UnitOutcome, load_cluster};
 use crate::sync::etcd_read::list_prefix;
 use crate::sync::{Expectation, KeyChange, PlanInput, PlanLimits, plan};
+
+/// How long `--live` may take to list the cluster.
+const LIVE_LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
@@ -37,6 +34,9 @@ pub struct DiffArgs {
     pub live: bool,
     #[command(flatten)]
     pub translation: TranslationArgs,
+    /// With `--live`: the namespaces `run` serves.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     #[command(flatten)]
     pub etcd: EtcdArgs,
     #[command(flatten)]
@@ -61,54 +61,20 @@ pub fn main(args: DiffArgs) -> std::process::ExitCode {
     }
 }
 
-async fn load_live(index: &mut ClusterIndex, kube: &KubeArgs) -> anyhow::Result<()> {
-    let client = kube.client().await?;
-    let lp = ListParams::default();
-    for class in Api::<IngressClass>::all(client.clone())
-        .list(&lp)
-        .await?
-        .items
-    {
-        index.apply_ingress_class(class);
+/// The cluster as `run` sees it: the same watches, listed once. A failed
+/// list is an error (exit status 2), never an empty input.
+async fn load_live(args: &DiffArgs, index: ClusterIndex) -> Result<ClusterIndex, String> {
+    let client = args.kube.client().await.map_err(|e| format!("{e:#}"))?;
+    let LoadedCluster {
+        index,
+        not_installed,
+    } = load_cluster(&client, &args.scope.namespaces(), index, LIVE_LIST_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    for kind in not_installed {
+        eprintln!("note: the {kind} CRD is not installed; like `run`, diff reads no {kind}");
     }
-    for service in Api::<Service>::all(client.clone()).list(&lp).await?.items {
-        index.apply_service(service);
-    }
-    for slice in Api::<EndpointSlice>::all(client.clone())
-        .list(&lp)
-        .await?
-        .items
-    {
-        index.apply_endpoint_slice(slice);
-    }
-    for secret in Api::<Secret>::all(client.clone()).list(&lp).await?.items {
-        index.apply_secret(secret);
-    }
-    for ingress in Api::<Ingress>::all(client.clone()).list(&lp).await?.items {
-        index.apply_ingress(ingress);
-    }
-    // The APISIX CRs, for the kinds whose CRD is installed.
-    macro_rules! list_crs {
-        ($kind:ty, $variant:path) => {
-            if let Ok(list) = Api::<$kind>::all(client.clone()).list(&lp).await {
-                for object in list.items {
-                    index.apply_apisix($variant(std::sync::Arc::new(object)));
-                }
-            }
-        };
-    }
-    list_crs!(ApisixRoute, ApisixObject::Route);
-    list_crs!(ApisixTls, ApisixObject::Tls);
-    if let Ok(list) = Api::<ApisixUpstream>::all(client.clone()).list(&lp).await {
-        for upstream in list.items {
-            index.apply_apisix_upstream(upstream);
-        }
-    }
-    list_crs!(ApisixConsumer, ApisixObject::Consumer);
-    list_crs!(ApisixPluginConfig, ApisixObject::PluginConfig);
-    list_crs!(ApisixGlobalRule, ApisixObject::GlobalRule);
-    list_crs!(ApisixClusterConfig, ApisixObject::ClusterConfig);
-    Ok(())
+    Ok(index)
 }
 
 async fn run(
@@ -116,9 +82,15 @@ async fn run(
     args: &DiffArgs,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mut failed = false;
-    let mut index = ClusterIndex::new(config.clone());
+    let mut index = args.scope.index(config.clone());
     if args.live {
-        load_live(&mut index, &args.kube).await?;
+        index = match load_live(args, index).await {
+            Ok(index) => index,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return Ok(std::process::ExitCode::from(2));
+            }
+        };
     } else {
         for file in translate::collect_files(&args.paths)? {
             for object in translate::read_objects(&file)? {

@@ -5,6 +5,7 @@ pub mod diff;
 pub mod etcd_args;
 pub mod kube_args;
 pub mod run;
+pub mod scope_args;
 pub mod translate;
 
 use std::path::PathBuf;
@@ -81,7 +82,9 @@ impl TranslationArgs {
     /// before any runtime exists, so a URL is fetched on a runtime of its own.
     fn load_schemas(&self) -> Result<Option<crate::apisix::ApisixSchemas>, String> {
         if let Some(path) = &self.apisix_schema {
-            return crate::apisix::ApisixSchemas::from_file(path)
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--apisix-schema {}: {e}", path.display()))?;
+            return crate::apisix::ApisixSchemas::from_text(&path.display().to_string(), &text)
                 .map(Some)
                 .map_err(|e| e.to_string());
         }

@@ -11,10 +11,12 @@ use tokio::sync::{mpsc, watch};
 use super::TranslationArgs;
 use super::etcd_args::EtcdArgs;
 use super::kube_args::KubeArgs;
-use crate::index::watch::{Namespaces, spawn_watches};
-use crate::index::{ClusterIndex, Feeder, IndexTask, ObjectKey};
+use super::scope_args::ScopeArgs;
+use crate::index::watch::{Namespaces, WatchMessage, Watches, spawn_watches};
+use crate::index::{Feeder, IndexTask};
 use crate::leader::{FenceKey, LeaseConfig, default_identity};
-use crate::replica::{Replica, ReplicaConfig};
+use crate::model::ObjectKey;
+use crate::replica::{Replica, ReplicaConfig, ReplicaInputs};
 use crate::status::{LoadBalancerSource, StatusWriter};
 use crate::sync::{DesiredState, EngineConfig, PlanLimits};
 use crate::telemetry::{Readiness, SyncMetrics, TranslateMetrics, metrics, server};
@@ -28,20 +30,8 @@ fn duration(value: &str) -> Result<Duration, String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub translation: TranslationArgs,
-    /// Serve only namespaces whose labels match this selector (e.g. `apisix=enabled`).
-    #[arg(
-        long,
-        env = "APISIX_OPERATOR_NAMESPACE_SELECTOR",
-        conflicts_with = "namespaces"
-    )]
-    pub namespace_selector: Option<String>,
-    /// Namespaces to watch (repeat or comma-separate); all when empty.
-    #[arg(
-        long = "namespace",
-        env = "APISIX_OPERATOR_NAMESPACES",
-        value_delimiter = ','
-    )]
-    pub namespaces: Vec<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     #[command(flatten)]
     pub etcd: EtcdArgs,
     /// A YAML file of settings (keys are the flag names without dashes); flags and environment variables win over it.
@@ -179,7 +169,7 @@ impl RunArgs {
                     etcd_timeout: Duration::from_secs(5),
                 },
             },
-            namespaces: Namespaces::from_args(self.namespace_selector.as_deref(), &self.namespaces),
+            namespaces: self.scope.namespaces(),
             lb_source,
             translation,
         })
@@ -232,83 +222,51 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     let registry = Arc::new(metrics::registry(&sync_metrics, &translate_metrics));
 
     let (changes_tx, changes_rx) = mpsc::channel(1024);
-    let (watches, expected_syncs) = spawn_watches(&kube, &settings.namespaces, changes_tx).await;
-    let (desired_tx, desired_rx) = watch::channel(Arc::new(DesiredState::new()));
-    let desired_for_status = desired_rx.clone();
-    let (ready_tx, ready_rx) = watch::channel(false);
-    let (status_tx, status_rx) = watch::channel(Arc::default());
-    let (changed_at_tx, changed_at_rx) = watch::channel(None);
-    let index = tokio::spawn(
-        IndexTask {
-            index: match settings.namespaces {
-                Namespaces::Selector(_) => {
-                    ClusterIndex::new(settings.translation.clone()).with_namespace_filter()
-                }
-                _ => ClusterIndex::new(settings.translation.clone()),
-            },
-            feeder: Feeder::default(),
-            expected_syncs,
-            changes: changes_rx,
-            desired: desired_tx,
-            ready: ready_tx,
-            status: status_tx,
-            lb_source: settings.lb_source.clone(),
-            recompute_interval: settings.replica.engine.resync_interval,
-            metrics: translate_metrics,
-            changed_at: changed_at_tx,
-        }
-        .run(),
-    );
+    let watches = spawn_watches(&kube, &settings.namespaces, changes_tx).await;
+    let index = IndexOutputs::start(&settings, args, &watches, changes_rx, translate_metrics);
     let identity = settings.replica.lease.identity.clone();
-    let replica = Replica::start_with(
-        settings.replica,
+    let replica = Replica::start(
+        settings.replica.clone(),
         kube.clone(),
         etcd,
-        desired_rx,
-        ready_rx.clone(),
-        Some(changed_at_rx),
+        ReplicaInputs {
+            desired: index.desired.clone(),
+            caches_ready: index.ready.clone(),
+            changed_at: Some(index.changed_at.clone()),
+        },
         sync_metrics,
     );
     let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server::serve(
-        args.listen_address,
-        registry,
-        Readiness {
-            caches_synced: ready_rx,
-            etcd_watching: replica.etcd_watching.clone(),
-        },
-        async move {
-            let _ = stop_server_rx.await;
-        },
-    )
-    .await
-    .with_context(|| format!("listening on {}", args.listen_address))?;
+    let readiness = Readiness {
+        caches_synced: index.ready.clone(),
+        etcd_watching: replica.etcd_watching.clone(),
+    };
+    let stopped = async move {
+        let _ = stop_server_rx.await;
+    };
+    let server = server::serve(args.listen_address, registry, readiness, stopped)
+        .await
+        .with_context(|| format!("listening on {}", args.listen_address))?;
     let status = tokio::spawn(
         StatusWriter {
             client: kube,
             controller: settings.translation.controller_name.clone(),
             identity: identity.clone(),
-            lb_source: settings.lb_source,
-            desired: desired_for_status,
+            lb_source: settings.lb_source.clone(),
+            desired: index.desired.clone(),
             mirror: replica.mirror.clone(),
             mirror_revision: replica.mirror_revision.clone(),
         }
-        .run(status_rx, replica.leader.subscribe()),
+        .run(index.status.clone(), replica.leader.subscribe()),
     );
     tracing::info!(%identity, listen = %args.listen_address, "apisix-operator running");
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
-    }
+    wait_for_stop_signal().await?;
     // Stop taking new work, let the in-flight transaction finish, release
     // the Lease so a successor takes over at once; all within the budget.
     status.abort();
-    index.abort();
-    for watch in &watches {
-        watch.abort();
-    }
+    index.task.abort();
+    watches.abort();
     if tokio::time::timeout(SHUTDOWN_BUDGET, replica.shutdown())
         .await
         .is_err()
@@ -318,5 +276,62 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     let _ = stop_server_tx.send(());
     let _ = tokio::time::timeout(Duration::from_millis(500), server).await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The index task and what it publishes.
+struct IndexOutputs {
+    task: tokio::task::JoinHandle<()>,
+    desired: watch::Receiver<Arc<DesiredState>>,
+    ready: watch::Receiver<bool>,
+    status: watch::Receiver<Arc<crate::status::StatusView>>,
+    changed_at: watch::Receiver<Option<std::time::Instant>>,
+}
+
+impl IndexOutputs {
+    fn start(
+        settings: &RunSettings,
+        args: &RunArgs,
+        watches: &Watches,
+        changes: mpsc::Receiver<WatchMessage>,
+        metrics: TranslateMetrics,
+    ) -> IndexOutputs {
+        let (desired_tx, desired) = watch::channel(Arc::new(DesiredState::new()));
+        let (ready_tx, ready) = watch::channel(false);
+        let (status_tx, status) = watch::channel(Arc::default());
+        let (changed_at_tx, changed_at) = watch::channel(None);
+        let task = tokio::spawn(
+            IndexTask {
+                index: args.scope.index(settings.translation.clone()),
+                feeder: Feeder::default(),
+                expected_syncs: watches.expected_syncs,
+                changes,
+                desired: desired_tx,
+                ready: ready_tx,
+                status: status_tx,
+                lb_source: settings.lb_source.clone(),
+                recompute_interval: settings.replica.engine.resync_interval,
+                metrics,
+                changed_at: changed_at_tx,
+            }
+            .run(),
+        );
+        IndexOutputs {
+            task,
+            desired,
+            ready,
+            status,
+            changed_at,
+        }
+    }
+}
+
+/// Waits for SIGTERM (the kubelet's stop) or Ctrl-C.
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+    }
     Ok(())
 }

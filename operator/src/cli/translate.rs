@@ -7,15 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use std::sync::Arc;
-
-use crate::index::{ApisixObject, ClusterIndex, UnitOutcome};
+use crate::index::{ClusterIndex, UnitOutcome};
+use crate::registry;
 use crate::translate::TranslateConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,89 +105,46 @@ fn unwrap_lists(document: Value, out: &mut Vec<Value>) {
     }
 }
 
-fn typed<T: DeserializeOwned>(path: &Path, object: Value) -> Result<T, LoadError> {
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    serde_json::from_value(object).map_err(|e| LoadError::Object {
-        path: path.to_path_buf(),
-        kind,
-        name,
-        reason: e.to_string(),
-    })
-}
-
-/// Feeds one object into the index. Returns false for kinds translation
-/// does not read.
+/// Feeds one object into the index, decoded by its registered kind (as a
+/// watch would). Returns false for kinds translation does not read.
 pub fn apply_object(
     index: &mut ClusterIndex,
     path: &Path,
     mut object: Value,
 ) -> Result<bool, LoadError> {
-    // Namespaced objects without a namespace land in "default", as kubectl would.
+    let text = |field: &str| -> String {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (api_version, kind_name) = (text("apiVersion"), text("kind"));
+    let Some(kind) = registry::kind_of_manifest(&api_version, &kind_name) else {
+        return Ok(false);
+    };
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.entry("namespace").or_insert_with(|| "default".into());
+        if kind.namespaced() {
+            // Namespaced objects without a namespace land in "default", as
+            // kubectl would put them.
+            meta.entry("namespace").or_insert_with(|| "default".into());
+        } else {
+            meta.remove("namespace");
+        }
     }
-    let api_version = object
-        .get("apiVersion")
+    let name = object
+        .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    match (api_version.as_str(), kind.as_str()) {
-        ("networking.k8s.io/v1", "Ingress") => index.apply_ingress(typed::<Ingress>(path, object)?),
-        ("networking.k8s.io/v1", "IngressClass") => {
-            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("namespace");
-            }
-            index.apply_ingress_class(typed::<IngressClass>(path, object)?)
-        }
-        ("v1", "Pod") => {
-            let pod: k8s_openapi::api::core::v1::Pod = typed(path, object)?;
-            index.apply_pod_metadata(&pod.metadata)
-        }
-        ("v1", "Service") => index.apply_service(typed::<Service>(path, object)?),
-        ("v1", "Secret") => index.apply_secret(typed::<Secret>(path, object)?),
-        ("apisix.apache.org/v2", "ApisixRoute") => {
-            index.apply_apisix(ApisixObject::Route(Arc::new(typed(path, object)?)))
-        }
-        ("apisix.apache.org/v2", "ApisixUpstream") => {
-            index.apply_apisix_upstream(typed(path, object)?)
-        }
-        ("apisix.apache.org/v2", "ApisixTls") => {
-            index.apply_apisix(ApisixObject::Tls(Arc::new(typed(path, object)?)))
-        }
-        ("apisix.apache.org/v2", "ApisixConsumer") => {
-            index.apply_apisix(ApisixObject::Consumer(Arc::new(typed(path, object)?)))
-        }
-        ("apisix.apache.org/v2", "ApisixPluginConfig") => {
-            index.apply_apisix(ApisixObject::PluginConfig(Arc::new(typed(path, object)?)))
-        }
-        ("apisix.apache.org/v2", "ApisixGlobalRule") => {
-            index.apply_apisix(ApisixObject::GlobalRule(Arc::new(typed(path, object)?)))
-        }
-        ("apisix.apache.org/v2", "ApisixClusterConfig") => {
-            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("namespace");
-            }
-            index.apply_apisix(ApisixObject::ClusterConfig(Arc::new(typed(path, object)?)))
-        }
-        ("discovery.k8s.io/v1", "EndpointSlice") => {
-            index.apply_endpoint_slice(typed::<EndpointSlice>(path, object)?)
-        }
-        _ => return Ok(false),
-    }
+    let decoded = kind.decode(object).map_err(|e| LoadError::Object {
+        path: path.to_path_buf(),
+        kind: kind_name,
+        name,
+        reason: e.to_string(),
+    })?;
+    let key = kind.key_of(&decoded);
+    index.apply_object(kind, key, decoded);
     Ok(true)
 }
 

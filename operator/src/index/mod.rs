@@ -1,19 +1,12 @@
-//! The cluster-side inputs of translation: a snapshot of the watched objects
-//! (kept current from watch events), and the dependency index that maps a
-//! changed input to the units that must be translated again.
+//! The cluster side of a replica: the watches of every registered kind, the
+//! index task that feeds them to the (pure) cluster index, and loading a
+//! cluster once for `diff --live`.
 
-mod cluster;
-mod deps;
-mod feed;
-mod snapshot;
-mod sources;
-mod status_view;
+pub use apisix_operator_core::index::*;
+
+mod load;
 mod task;
 pub mod watch;
 
-pub use cluster::{ClusterIndex, UnitOutcome};
-pub use deps::{Dependency, DependencyIndex, UnitDeps};
-pub use feed::Feeder;
-pub use snapshot::{ObjectKey, Snapshot};
-pub use sources::ApisixObject;
+pub use load::{LoadError, LoadedCluster, load_cluster};
 pub use task::IndexTask;

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use std::time::Instant;
 
-use super::watch::Change;
+use super::watch::WatchMessage;
 use super::{ClusterIndex, Feeder, UnitOutcome};
 use crate::status::{LoadBalancerSource, StatusView};
 use crate::sync::DesiredState;
@@ -25,7 +25,7 @@ pub struct IndexTask {
     pub feeder: Feeder,
     /// Watches that must finish their first list before caches count as warm.
     pub expected_syncs: usize,
-    pub changes: mpsc::Receiver<Change>,
+    pub changes: mpsc::Receiver<WatchMessage>,
     pub desired: watch::Sender<Arc<DesiredState>>,
     pub ready: watch::Sender<bool>,
     pub status: watch::Sender<Arc<StatusView>>,
@@ -49,13 +49,13 @@ impl IndexTask {
         let mut status_built_at: Option<u64> = None;
         loop {
             tokio::select! {
-                change = self.changes.recv() => {
-                    let Some(change) = change else { return };
+                message = self.changes.recv() => {
+                    let Some(message) = message else { return };
                     pending_since.get_or_insert_with(Instant::now);
-                    self.feeder.apply(&mut self.index, change);
+                    self.receive(message);
                     for _ in 0..MAX_BATCH {
                         match self.changes.try_recv() {
-                            Ok(change) => self.feeder.apply(&mut self.index, change),
+                            Ok(message) => self.receive(message),
                             Err(_) => break,
                         }
                     }
@@ -77,31 +77,40 @@ impl IndexTask {
         }
     }
 
+    fn receive(&mut self, message: WatchMessage) {
+        match message {
+            WatchMessage::Change(change) => self.feeder.apply(&mut self.index, change),
+            WatchMessage::Failed { kind, error } => {
+                tracing::warn!(kind, %error, "watch failed; retrying")
+            }
+        }
+    }
+
     /// Translates the dirty units and publishes; `status_built_at` is the
     /// index's status revision the last status view was built at.
     fn flush(&mut self, status_built_at: &mut Option<u64>) {
         for outcome in self.index.flush() {
             match outcome {
                 UnitOutcome::Failed { unit, error } => {
-                    self.metrics.count_unit(unit_kind(&unit), "failed");
+                    self.metrics.count_unit(unit.kind(), "failed");
                     tracing::warn!(%unit, %error, "translation failed; the unit's last good objects stay");
                 }
                 UnitOutcome::Translated { unit, objects } => {
-                    self.metrics.count_unit(unit_kind(&unit), "translated");
+                    self.metrics.count_unit(unit.kind(), "translated");
                     tracing::debug!(%unit, objects, "translated");
                 }
                 UnitOutcome::Removed { unit } => {
-                    self.metrics.count_unit(unit_kind(&unit), "removed");
+                    self.metrics.count_unit(unit.kind(), "removed");
                     tracing::debug!(%unit, "removed");
                 }
             }
         }
-        for kind in TranslateMetrics::KINDS {
+        for kind in crate::registry::unit_kind_names() {
             let failing = self
                 .index
                 .errors()
                 .keys()
-                .filter(|unit| unit_kind(unit) == kind)
+                .filter(|unit| unit.kind() == kind)
                 .count();
             self.metrics
                 .unit_errors
@@ -135,13 +144,4 @@ impl IndexTask {
             true
         });
     }
-}
-
-/// The kind of a unit (`Kind/ns/name`), as a bounded metric label.
-fn unit_kind(unit: &crate::sync::UnitKey) -> &'static str {
-    let kind = unit.as_str().split('/').next().unwrap_or_default();
-    TranslateMetrics::KINDS
-        .into_iter()
-        .find(|k| *k == kind)
-        .unwrap_or("other")
 }

@@ -1,56 +1,35 @@
-//! Watches of the Kubernetes objects translation reads, feeding one channel
-//! of changes to the index task. Every replica runs them (warm followers).
+//! The watches of every registered kind, feeding one channel of changes to
+//! the index task. Every replica runs them (warm followers); `diff --live`
+//! runs the same ones until they have listed once.
+//!
+//! Objects are decoded one by one ([`Guarded`]): an object that does not
+//! decode reaches the index as a rejected object of its own, so it can never
+//! fail the list of its kind.
 
-use std::fmt::Debug;
+use std::collections::BTreeSet;
 
 use futures::StreamExt;
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
-use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
-
-use crate::api::{
-    ApisixClusterConfig, ApisixConsumer, ApisixGlobalRule, ApisixPluginConfig, ApisixTls,
-};
-use crate::api::{ApisixRoute, ApisixUpstream};
-use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// One watch event, with the namespace its watch covers (`None`: all, or
-/// cluster-scoped), so a re-list can tell which objects it replaces.
-#[derive(Debug)]
-pub struct Change {
-    pub scope: Option<String>,
-    pub event: KindEvent,
-}
+use crate::index::{Change, SourceEvent, WatchedObject};
+use crate::model::decode::redact;
+use crate::model::{Guarded, Kind, ObjectKey, SourceKind, WatchWhen};
+use crate::registry::{self, KindVisitor};
 
-/// A watch event of one of the watched kinds. Variants differ in size (a
-/// Service is larger than an IngressClass); each event crosses the channel
-/// once, so boxing would only add an allocation per event.
+/// What the watches send the index task.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum KindEvent {
-    Ingress(watcher::Event<Ingress>),
-    IngressClass(watcher::Event<IngressClass>),
-    Service(watcher::Event<Service>),
-    EndpointSlice(watcher::Event<EndpointSlice>),
-    Secret(watcher::Event<Secret>),
-    /// Namespaces matching the namespace label selector.
-    Namespace(watcher::Event<Namespace>),
-    /// Pod metadata (labels, for backend subsets); never whole Pods.
-    Pod(watcher::Event<PartialObjectMeta<Pod>>),
-    ApisixRoute(watcher::Event<ApisixRoute>),
-    ApisixUpstream(watcher::Event<ApisixUpstream>),
-    ApisixTls(watcher::Event<ApisixTls>),
-    ApisixPluginConfig(watcher::Event<ApisixPluginConfig>),
-    ApisixGlobalRule(watcher::Event<ApisixGlobalRule>),
-    ApisixClusterConfig(watcher::Event<ApisixClusterConfig>),
-    ApisixConsumer(watcher::Event<ApisixConsumer>),
+pub enum WatchMessage {
+    Change(Change),
+    /// A list or watch call failed (it is retried with backoff). `run`
+    /// logs it; `diff --live` stops on it.
+    Failed {
+        kind: &'static str,
+        error: String,
+    },
 }
 
 /// Which namespaces to watch.
@@ -82,6 +61,240 @@ impl Namespaces {
             (None, false) => Namespaces::Only(names),
         }
     }
+
+    /// The namespace each watch of a namespaced kind covers (`None`: all).
+    fn scopes(&self) -> Vec<Option<String>> {
+        match self {
+            Namespaces::All | Namespaces::Selector(_) => vec![None],
+            Namespaces::Only(list) => list.iter().cloned().map(Some).collect(),
+        }
+    }
+
+    fn selector(&self) -> Option<&str> {
+        match self {
+            Namespaces::Selector(selector) => Some(selector),
+            _ => None,
+        }
+    }
+}
+
+/// The watches that were started.
+pub struct Watches {
+    pub tasks: Vec<JoinHandle<()>>,
+    /// How many watches must finish their first list before the caches
+    /// count as synced.
+    pub expected_syncs: usize,
+    /// Kinds not watched because their CRD is not installed (ignored until
+    /// the operator restarts).
+    pub not_installed: Vec<&'static str>,
+}
+
+impl Watches {
+    pub fn abort(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The API groups, versions and kinds the API server serves, of those the
+/// registry may need (`WhenServed` kinds and what `WhenServedWith` names).
+async fn served_kinds(client: &kube::Client) -> BTreeSet<(String, String, String)> {
+    let mut wanted = BTreeSet::new();
+    for kind in registry::KINDS {
+        match kind.watch() {
+            WatchWhen::WhenServed => {
+                let api = kind.api_resource();
+                wanted.insert((api.group, api.version, api.kind));
+            }
+            WatchWhen::WhenServedWith {
+                group,
+                version,
+                kind,
+            } => {
+                wanted.insert((group.into(), version.into(), kind.into()));
+            }
+            WatchWhen::Always | WatchWhen::WithNamespaceSelector => {}
+        }
+    }
+    let mut served = BTreeSet::new();
+    for (group, version, kind) in wanted {
+        let gvk = kube::api::GroupVersionKind::gvk(&group, &version, &kind);
+        if kube::discovery::pinned_kind(client, &gvk).await.is_ok() {
+            served.insert((group, version, kind));
+        }
+    }
+    served
+}
+
+/// Starts a watch of every registered kind that applies: the built-in
+/// kinds, and each custom resource kind whose CRD is installed.
+pub async fn spawn_watches(
+    client: &kube::Client,
+    namespaces: &Namespaces,
+    changes: mpsc::Sender<WatchMessage>,
+) -> Watches {
+    let served = served_kinds(client).await;
+    let mut spawner = Spawner {
+        client,
+        namespaces,
+        served: &served,
+        changes,
+        watches: Watches {
+            tasks: Vec::new(),
+            expected_syncs: 0,
+            not_installed: Vec::new(),
+        },
+    };
+    registry::visit(&mut spawner);
+    for kind in &spawner.watches.not_installed {
+        tracing::warn!(
+            kind,
+            "CRD not installed: this kind is ignored until the operator restarts"
+        );
+    }
+    spawner.watches
+}
+
+struct Spawner<'a> {
+    client: &'a kube::Client,
+    namespaces: &'a Namespaces,
+    served: &'a BTreeSet<(String, String, String)>,
+    changes: mpsc::Sender<WatchMessage>,
+    watches: Watches,
+}
+
+impl Spawner<'_> {
+    fn is_served(&self, group: &str, version: &str, kind: &str) -> bool {
+        self.served
+            .contains(&(group.to_string(), version.to_string(), kind.to_string()))
+    }
+
+    /// The watch configuration of `kind`, or `None` when it is not watched.
+    fn config_for(&mut self, kind: &'static dyn Kind) -> Option<watcher::Config> {
+        let config = watcher::Config::default();
+        match kind.watch() {
+            WatchWhen::Always => Some(config),
+            WatchWhen::WhenServed => {
+                let api = kind.api_resource();
+                let served = self.is_served(&api.group, &api.version, &api.kind);
+                if !served {
+                    self.watches.not_installed.push(kind.name());
+                }
+                served.then_some(config)
+            }
+            WatchWhen::WhenServedWith {
+                group,
+                version,
+                kind: other,
+            } => self.is_served(group, version, other).then_some(config),
+            WatchWhen::WithNamespaceSelector => {
+                self.namespaces.selector().map(|s| config.labels(s))
+            }
+        }
+    }
+}
+
+impl KindVisitor for Spawner<'_> {
+    fn visit<K: SourceKind>(&mut self, kind: &'static dyn Kind) {
+        let Some(config) = self.config_for(kind) else {
+            return;
+        };
+        let scopes = if K::NAMESPACED {
+            self.namespaces.scopes()
+        } else {
+            vec![None]
+        };
+        for scope in scopes {
+            let api: Api<Guarded<K::Object>> = match &scope {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &()),
+                None => Api::all_with(self.client.clone(), &()),
+            };
+            let task = watch_kind::<K>(api, config.clone(), kind, scope, self.changes.clone());
+            self.watches.tasks.push(tokio::spawn(task));
+            self.watches.expected_syncs += 1;
+        }
+    }
+}
+
+/// One watch: kube's watcher (list, then watch; re-list after a gap), every
+/// event turned into a [`Change`] of `kind`.
+async fn watch_kind<K: SourceKind>(
+    api: Api<Guarded<K::Object>>,
+    config: watcher::Config,
+    kind: &'static dyn Kind,
+    scope: Option<String>,
+    changes: mpsc::Sender<WatchMessage>,
+) {
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    while let Some(event) = stream.next().await {
+        let message = match event {
+            Ok(event) => match change_of::<K>(kind, &scope, event) {
+                Some(change) => WatchMessage::Change(change),
+                None => continue,
+            },
+            // serde's messages can quote object contents: redact them.
+            Err(err) => WatchMessage::Failed {
+                kind: kind.name(),
+                error: redact(&err.to_string()),
+            },
+        };
+        if changes.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn change_of<K: SourceKind>(
+    kind: &'static dyn Kind,
+    scope: &Option<String>,
+    event: watcher::Event<Guarded<K::Object>>,
+) -> Option<Change> {
+    let event = match event {
+        watcher::Event::Apply(object) => SourceEvent::Apply(watched::<K>(kind, object)?),
+        watcher::Event::InitApply(object) => SourceEvent::InitApply(watched::<K>(kind, object)?),
+        watcher::Event::Delete(object) => {
+            SourceEvent::Delete(ObjectKey::of_meta(object.meta(), K::NAMESPACED))
+        }
+        watcher::Event::Init => SourceEvent::Init,
+        watcher::Event::InitDone => SourceEvent::InitDone,
+    };
+    Some(Change {
+        kind,
+        scope: scope.clone(),
+        event,
+    })
+}
+
+/// A decoded object, stripped of what translation never reads; or the
+/// reason it does not decode. `None` for an object without a name (its
+/// metadata did not decode either: nothing can be reported on it).
+fn watched<K: SourceKind>(
+    kind: &'static dyn Kind,
+    object: Guarded<K::Object>,
+) -> Option<WatchedObject> {
+    let key = ObjectKey::of_meta(object.meta(), K::NAMESPACED);
+    if key.name.is_empty() {
+        tracing::warn!(
+            kind = kind.name(),
+            "an object without readable metadata was skipped"
+        );
+        return None;
+    }
+    let object = match object {
+        Guarded::Valid(mut object) => {
+            strip(&mut object);
+            Ok(Box::new(object) as crate::model::AnyObject)
+        }
+        Guarded::Invalid(invalid) => {
+            if kind.unit().is_none() {
+                // Units report it through their failed translation.
+                tracing::warn!(kind = kind.name(), object = %key, error = %invalid.error, "object does not decode; its last good version stays in use");
+            }
+            Err(invalid)
+        }
+    };
+    Some(WatchedObject { key, object })
 }
 
 fn strip<K: Resource>(object: &mut K) {
@@ -93,213 +306,9 @@ fn strip<K: Resource>(object: &mut K) {
     }
 }
 
-fn spawn_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    scope: Option<&str>,
-    changes: mpsc::Sender<Change>,
-    wrap: fn(watcher::Event<K>) -> KindEvent,
-) -> JoinHandle<()>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default,
-{
-    let scope = scope.map(str::to_string);
-    tokio::spawn(async move {
-        let mut stream = watcher(api, config)
-            .default_backoff()
-            .modify(strip::<K>)
-            .boxed();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(event) => {
-                    let change = Change {
-                        scope: scope.clone(),
-                        event: wrap(event),
-                    };
-                    if changes.send(change).await.is_err() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(kind = K::kind(&Default::default()).as_ref(), error = %err, "watch error; retrying")
-                }
-            }
-        }
-    })
-}
-
-fn namespaced<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-/// Whether the API server serves `K` (its CRD is installed).
-async fn served<K>(client: &kube::Client) -> bool
-where
-    K: Resource<DynamicType = ()>,
-{
-    let gvk = kube::api::GroupVersionKind::gvk(&K::group(&()), &K::version(&()), &K::kind(&()));
-    kube::discovery::pinned_kind(client, &gvk).await.is_ok()
-}
-
-/// Starts every watch: the built-in kinds, and each APISIX CRD kind that is
-/// installed (a missing CRD is logged and skipped, so it cannot hold
-/// readiness back). Returns the tasks and how many watches must finish
-/// their first list before the caches count as synced.
-pub async fn spawn_watches(
-    client: &kube::Client,
-    namespaces: &Namespaces,
-    changes: mpsc::Sender<Change>,
-) -> (Vec<JoinHandle<()>>, usize) {
-    let mut tasks = spawn_builtin_watches(client, namespaces, changes.clone());
-    let scopes: Vec<Option<&str>> = match namespaces {
-        Namespaces::All | Namespaces::Selector(_) => vec![None],
-        Namespaces::Only(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
-    };
-    let default = watcher::Config::default();
-    let mut crd_watches = 0;
-    macro_rules! watch_crd {
-        ($kind:ty, $variant:path) => {
-            if served::<$kind>(client).await {
-                for ns in &scopes {
-                    tasks.push(spawn_watch(
-                        namespaced::<$kind>(client, *ns),
-                        default.clone(),
-                        *ns,
-                        changes.clone(),
-                        $variant,
-                    ));
-                    crd_watches += 1;
-                }
-            } else {
-                tracing::warn!(
-                    kind = <$kind>::kind(&()).as_ref(),
-                    "CRD not installed: this kind is ignored until the operator restarts"
-                );
-            }
-        };
-    }
-    watch_crd!(ApisixRoute, KindEvent::ApisixRoute);
-    if served::<ApisixUpstream>(client).await {
-        // Subsets select Pods by label: watch Pod metadata only.
-        for ns in &scopes {
-            tasks.push(spawn_watch(
-                namespaced::<PartialObjectMeta<Pod>>(client, *ns),
-                default.clone(),
-                *ns,
-                changes.clone(),
-                KindEvent::Pod,
-            ));
-            crd_watches += 1;
-        }
-    }
-    watch_crd!(ApisixUpstream, KindEvent::ApisixUpstream);
-    watch_crd!(ApisixTls, KindEvent::ApisixTls);
-    watch_crd!(ApisixPluginConfig, KindEvent::ApisixPluginConfig);
-    watch_crd!(ApisixGlobalRule, KindEvent::ApisixGlobalRule);
-    watch_crd!(ApisixConsumer, KindEvent::ApisixConsumer);
-    if served::<ApisixClusterConfig>(client).await {
-        tasks.push(spawn_watch(
-            Api::<ApisixClusterConfig>::all(client.clone()),
-            default.clone(),
-            None,
-            changes.clone(),
-            KindEvent::ApisixClusterConfig,
-        ));
-        crd_watches += 1;
-    } else {
-        tracing::warn!(
-            kind = "ApisixClusterConfig",
-            "CRD not installed: this kind is ignored until the operator restarts"
-        );
-    }
-    (tasks, expected_syncs(namespaces) + crd_watches)
-}
-
-/// The watches of the built-in kinds.
-fn spawn_builtin_watches(
-    client: &kube::Client,
-    namespaces: &Namespaces,
-    changes: mpsc::Sender<Change>,
-) -> Vec<JoinHandle<()>> {
-    let default = watcher::Config::default();
-    // Every type of Secret can be referenced (TLS, consumer credentials,
-    // plugin secretRef), so all are watched; their data is what is read.
-    let secrets = watcher::Config::default();
-    let mut tasks = vec![spawn_watch(
-        Api::<IngressClass>::all(client.clone()),
-        default.clone(),
-        None,
-        changes.clone(),
-        KindEvent::IngressClass,
-    )];
-    let scopes: Vec<Option<&str>> = match namespaces {
-        Namespaces::All | Namespaces::Selector(_) => vec![None],
-        Namespaces::Only(list) => list.iter().map(|ns| Some(ns.as_str())).collect(),
-    };
-    if let Namespaces::Selector(selector) = namespaces {
-        tasks.push(spawn_watch(
-            Api::<Namespace>::all(client.clone()),
-            watcher::Config::default().labels(selector),
-            None,
-            changes.clone(),
-            KindEvent::Namespace,
-        ));
-    }
-    for ns in scopes {
-        tasks.push(spawn_watch(
-            namespaced::<Ingress>(client, ns),
-            default.clone(),
-            ns,
-            changes.clone(),
-            KindEvent::Ingress,
-        ));
-        tasks.push(spawn_watch(
-            namespaced::<Service>(client, ns),
-            default.clone(),
-            ns,
-            changes.clone(),
-            KindEvent::Service,
-        ));
-        tasks.push(spawn_watch(
-            namespaced::<EndpointSlice>(client, ns),
-            default.clone(),
-            ns,
-            changes.clone(),
-            KindEvent::EndpointSlice,
-        ));
-        tasks.push(spawn_watch(
-            namespaced::<Secret>(client, ns),
-            secrets.clone(),
-            ns,
-            changes.clone(),
-            KindEvent::Secret,
-        ));
-    }
-    tasks
-}
-
-/// How many initial lists of the built-in kinds must complete.
-fn expected_syncs(namespaces: &Namespaces) -> usize {
-    let per_scope = 4;
-    match namespaces {
-        Namespaces::All => 1 + per_scope,
-        Namespaces::Only(list) => 1 + per_scope * list.len(),
-        // Plus the Namespace watch.
-        Namespaces::Selector(_) => 2 + per_scope,
-    }
-}
-
 /// `namespace/name` of an object.
-pub fn key_of<K: Resource>(object: &K) -> super::ObjectKey {
-    super::ObjectKey::new(
+pub fn key_of<K: Resource>(object: &K) -> ObjectKey {
+    ObjectKey::new(
         &object.namespace().unwrap_or_else(|| "default".to_string()),
         &object.name_any(),
     )

@@ -1,13 +1,9 @@
 //! What the leader writes back to Kubernetes: Warning Events for units that
-//! fail translation, and the Ingress `status.loadBalancer`. Only the leader
-//! writes, and only what changed.
+//! fail, CR conditions and the Ingress `status.loadBalancer`. The contents
+//! come from the core crate; only the leader writes, and only what changed.
 
-mod conditions;
-mod ingress_lb;
-mod view;
+pub use apisix_operator_core::status::*;
+
 mod writer;
 
-pub use conditions::{ProgrammedState, desired_conditions};
-pub use ingress_lb::{LoadBalancerSource, desired_lb, service_addresses};
-pub use view::{CrStatusInput, StatusView, UnitFailure};
 pub use writer::StatusWriter;

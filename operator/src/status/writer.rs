@@ -10,8 +10,8 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::conditions::{desired_conditions, needs_update, programmed_units};
 use super::{LoadBalancerSource, StatusView, desired_lb};
+use super::{desired_conditions, needs_update, programmed_units};
 use crate::api::ApisixStatus;
 use crate::leader::Leadership;
 use crate::sync::UnitKey;

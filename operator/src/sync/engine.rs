@@ -9,11 +9,11 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::desired::DesiredState;
+use super::DesiredState;
 use super::etcd_read;
 use super::mirror_task::{SharedMirror, read_mirror, write_mirror};
-use super::plan::{PlanInput, PlanLimits, WritePlan, plan};
 use super::writer::{EtcdWriter, WriteError, WriteReport};
+use super::{PlanInput, PlanLimits, WritePlan, plan};
 use crate::apisix::Ownership;
 use crate::leader::{self, FenceClaim, FenceError, FenceKey, LeaderHandle};
 use crate::telemetry::SyncMetrics;

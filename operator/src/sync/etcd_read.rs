@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use etcd_client::GetOptions;
 
-use super::mirror::{MirrorState, MirroredKey};
+use super::{MirrorState, MirroredKey};
 use crate::apisix::StoredValue;
 
 /// Keys per page: small enough that a page of large values stays far below

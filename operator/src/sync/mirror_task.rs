@@ -10,7 +10,7 @@ use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 
 use super::etcd_read::{self, objects_prefix, prefix_end};
-use super::mirror::{MirrorEvent, MirrorState};
+use super::{MirrorEvent, MirrorState};
 use crate::apisix::StoredValue;
 use crate::telemetry::SyncMetrics;
 

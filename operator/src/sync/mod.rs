@@ -1,20 +1,19 @@
-//! The sync engine: desired state, the etcd mirror, the planner, the fenced
-//! writer and the full-resync loop.
+//! The sync engine: the etcd mirror's watch, the fenced writer and the
+//! leader's sync loop (incremental syncs and full resyncs). The desired
+//! state and the planner are pure and live in the core crate; they are
+//! re-exported here.
 
-pub mod desired;
 pub mod engine;
 pub mod etcd_read;
-pub mod mirror;
 pub mod mirror_task;
-pub mod plan;
-#[cfg(test)]
-mod plan_props;
 pub mod synthetic;
 pub mod writer;
 
-pub use desired::{DesiredState, DesiredValue, UnitKey};
+pub use apisix_operator_core::model::{DesiredState, DesiredValue, UnitKey};
+pub use apisix_operator_core::plan::{
+    Expectation, KeyChange, MirrorEvent, MirrorState, MirroredKey, PlanInput, PlanLimits,
+    PlannedTxn, WritePlan, plan,
+};
 pub use engine::{EngineConfig, EngineInputs, EngineStatus, SyncEngine};
-pub use mirror::{MirrorEvent, MirrorState, MirroredKey};
 pub use mirror_task::{MirrorTask, SharedMirror};
-pub use plan::{Expectation, KeyChange, PlanInput, PlanLimits, PlannedTxn, WritePlan, plan};
 pub use writer::{EtcdWriter, WriteError, WriteReport};

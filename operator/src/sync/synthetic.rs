@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::desired::{DesiredState, UnitKey};
+use super::{DesiredState, UnitKey};
 use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey};
 
 /// `units` units under `prefix`, owned by `cluster`. `generation` is part of

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 
-use super::mirror::MirrorEvent;
+use super::MirrorEvent;
 use super::mirror_task::{SharedMirror, write_mirror};
-use super::plan::{Expectation, KeyChange, PlannedTxn, WritePlan};
+use super::{Expectation, KeyChange, PlannedTxn, WritePlan};
 use crate::apisix::StoredValue;
 use crate::leader::FenceClaim;
 use crate::telemetry::{SyncMetrics, TxnResult};

@@ -201,17 +201,6 @@ pub struct TranslateMetrics {
 }
 
 impl TranslateMetrics {
-    /// The unit kinds translated so far.
-    pub const KINDS: [&'static str; 7] = [
-        crate::translate::ingress::KIND,
-        crate::translate::apisix_route::KIND,
-        crate::translate::apisix_tls::KIND,
-        crate::translate::consumer::KIND,
-        crate::translate::plugin_sets::PLUGIN_CONFIG_KIND,
-        crate::translate::plugin_sets::GLOBAL_RULE_KIND,
-        crate::translate::plugin_sets::CLUSTER_CONFIG_KIND,
-    ];
-
     pub const NAMES: [&'static str; 3] = [
         "translation_units",
         "translation_unit_errors",
@@ -219,7 +208,8 @@ impl TranslateMetrics {
     ];
 
     pub fn register(&self, registry: &mut Registry) {
-        for kind in Self::KINDS {
+        // Every unit kind of the registry starts at zero.
+        for kind in crate::registry::unit_kind_names() {
             for result in ["translated", "failed", "removed"] {
                 let _ = self.units.get_or_create(&UnitLabels { kind, result });
             }

@@ -1,0 +1,414 @@
+//! The whole translation state of a replica, fed by watch events (or, for
+//! `translate -f`, by files): the snapshot of watched objects, which of them
+//! are served, the per-unit bookkeeping, and the resulting desired state.
+//! Pure: no I/O.
+//!
+//! Every change marks the units it affects dirty; [`ClusterIndex::flush`]
+//! re-translates exactly those. A unit that fails (to decode, translate or
+//! validate) keeps its last good objects in the desired state (nothing
+//! serving traffic is lost) and its error is reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+
+use super::DependencyIndex;
+use crate::inputs::{IngressClassKind, NamespaceKind};
+use crate::model::{
+    AnyObject, DecodeError, Dependency, DesiredState, InvalidObject, Kind, ObjectKey, Snapshot,
+    SourceKind, Touched, TranslateConfig, TranslateError, TranslateInput, UnitDeps, UnitKey,
+    UnitObjects,
+};
+use crate::registry;
+use crate::translate::class;
+
+/// What happened to one unit in a flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitOutcome {
+    /// Translated; `objects` APISIX objects (0 when the unit is not ours).
+    Translated { unit: UnitKey, objects: usize },
+    /// The source object is gone; its objects were removed.
+    Removed { unit: UnitKey },
+    /// Translation failed; the unit's previous objects stay.
+    Failed {
+        unit: UnitKey,
+        error: TranslateError,
+    },
+}
+
+/// An object as a watch (or a file) delivered it: decoded, or not.
+#[derive(Debug)]
+pub struct WatchedObject {
+    pub key: ObjectKey,
+    pub object: Result<AnyObject, Box<InvalidObject>>,
+}
+
+/// A stored object that does not decode: reported on the object itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub object: ObjectReference,
+    pub error: DecodeError,
+}
+
+/// Per-unit bookkeeping: what each read, which failed, which must be
+/// translated again.
+#[derive(Debug, Clone, Default)]
+struct UnitBook {
+    deps: DependencyIndex,
+    errors: BTreeMap<UnitKey, TranslateError>,
+    dirty: BTreeSet<UnitKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterIndex {
+    config: TranslateConfig,
+    snapshot: Snapshot,
+    /// With a namespace label selector, only namespaces in the Namespace
+    /// store (those matching it) are served.
+    namespace_filter: bool,
+    units: UnitBook,
+    /// Objects (of any kind) that do not decode, by their object's unit key.
+    rejected: BTreeMap<UnitKey, Rejected>,
+    desired: DesiredState,
+    /// Bumped by every change the status view can depend on (see
+    /// [`ClusterIndex::status_revision`]).
+    status_revision: u64,
+}
+
+impl ClusterIndex {
+    pub fn new(config: TranslateConfig) -> ClusterIndex {
+        ClusterIndex {
+            config,
+            snapshot: Snapshot::default(),
+            namespace_filter: false,
+            units: UnitBook::default(),
+            rejected: BTreeMap::new(),
+            desired: DesiredState::new(),
+            status_revision: 0,
+        }
+    }
+
+    /// Serves only the namespaces held by the Namespace kind (a namespace
+    /// label selector is in use).
+    pub fn with_namespace_filter(mut self) -> ClusterIndex {
+        self.namespace_filter = true;
+        self
+    }
+
+    pub fn config(&self) -> &TranslateConfig {
+        &self.config
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn desired(&self) -> &DesiredState {
+        &self.desired
+    }
+
+    /// The units whose latest translation failed.
+    pub fn errors(&self) -> &BTreeMap<UnitKey, TranslateError> {
+        &self.units.errors
+    }
+
+    /// The objects that do not decode.
+    pub fn rejected(&self) -> &BTreeMap<UnitKey, Rejected> {
+        &self.rejected
+    }
+
+    /// The units that read `dep` and whose latest translation succeeded.
+    pub fn healthy_dependents(&self, dep: &Dependency) -> Vec<UnitKey> {
+        self.units
+            .deps
+            .dependents(dep)
+            .filter(|unit| !self.units.errors.contains_key(*unit))
+            .cloned()
+            .collect()
+    }
+
+    /// Moves whenever something the status view reads may have changed:
+    /// units, the inputs the view reads, a unit's error or dependencies.
+    /// EndpointSlices and Pods only reach the view through errors, so
+    /// endpoint churn leaves it (and the view) alone.
+    pub fn status_revision(&self) -> u64 {
+        self.status_revision
+    }
+
+    fn status_changed(&mut self) {
+        self.status_revision += 1;
+    }
+
+    // --- Changes ----------------------------------------------------------
+
+    /// Records an object of kind `K` (tests and benches; watches go through
+    /// [`ClusterIndex::receive`]).
+    pub fn apply<K: SourceKind>(&mut self, object: K::Object) {
+        let kind = registered::<K>();
+        let key = K::key_of(&object);
+        self.apply_object(kind, key, Box::new(object));
+    }
+
+    /// Forgets object `key` of kind `K`.
+    pub fn delete<K: SourceKind>(&mut self, key: &ObjectKey) {
+        self.delete_object(registered::<K>(), key);
+    }
+
+    /// Records what a watch or a file delivered.
+    pub fn receive(&mut self, kind: &'static dyn Kind, watched: WatchedObject) {
+        match watched.object {
+            Ok(object) => self.apply_object(kind, watched.key, object),
+            Err(invalid) => self.reject_object(kind, watched.key, *invalid),
+        }
+    }
+
+    pub fn apply_object(&mut self, kind: &'static dyn Kind, key: ObjectKey, object: AnyObject) {
+        let unit = UnitKey::of(kind.name(), &key);
+        if self.rejected.remove(&unit).is_some() {
+            self.status_changed();
+        }
+        let touched = kind.apply(&mut self.snapshot, key.clone(), object);
+        self.after_change(kind, &key, touched);
+    }
+
+    pub fn delete_object(&mut self, kind: &'static dyn Kind, key: &ObjectKey) {
+        let unit = UnitKey::of(kind.name(), key);
+        if self.rejected.remove(&unit).is_some() {
+            self.status_changed();
+        }
+        let touched = kind.delete(&mut self.snapshot, key);
+        self.after_change(kind, key, touched);
+    }
+
+    /// A stored object that does not decode. Its last good version (if
+    /// any) stays in the snapshot, so what reads it keeps its objects; as a
+    /// unit it fails, keeping its last good APISIX objects too.
+    pub fn reject_object(
+        &mut self,
+        kind: &'static dyn Kind,
+        key: ObjectKey,
+        invalid: InvalidObject,
+    ) {
+        let unit = UnitKey::of(kind.name(), &key);
+        let api = kind.api_resource();
+        let object = ObjectReference {
+            api_version: Some(api.api_version),
+            kind: Some(api.kind),
+            namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
+            name: Some(key.name.clone()),
+            uid: invalid.metadata.uid.clone(),
+            resource_version: invalid.metadata.resource_version.clone(),
+            ..Default::default()
+        };
+        let rejected = Rejected {
+            object,
+            error: invalid.error,
+        };
+        if self.rejected.get(&unit) != Some(&rejected) {
+            self.status_changed();
+        }
+        self.rejected.insert(unit.clone(), rejected);
+        if kind.unit().is_some() {
+            self.units.dirty.insert(unit);
+        }
+    }
+
+    fn after_change(&mut self, kind: &'static dyn Kind, key: &ObjectKey, touched: Touched) {
+        if kind.read_by_status() {
+            self.status_changed();
+        }
+        if kind.unit().is_some() {
+            self.units.dirty.insert(UnitKey::of(kind.name(), key));
+        }
+        let deps: Vec<Dependency> = match touched {
+            Touched::Nothing => Vec::new(),
+            Touched::Itself => Dependency::touched_by(kind.name(), key).into(),
+            Touched::These(deps) => deps,
+        };
+        for dep in deps {
+            let dependents: Vec<UnitKey> = self.units.deps.dependents(&dep).cloned().collect();
+            self.units.dirty.extend(dependents);
+        }
+    }
+
+    /// Every key the index knows of `kind`, decodable or not (a re-list
+    /// removes those it did not see).
+    pub fn known_keys(&self, kind: &'static dyn Kind) -> Vec<ObjectKey> {
+        let mut keys: BTreeSet<ObjectKey> = kind.keys(&self.snapshot).into_iter().collect();
+        keys.extend(
+            self.rejected
+                .keys()
+                .filter(|unit| unit.kind() == kind.name())
+                .map(UnitKey::object_key),
+        );
+        keys.into_iter().collect()
+    }
+
+    /// Every unit the index knows of.
+    pub fn unit_keys(&self) -> Vec<UnitKey> {
+        registry::KINDS
+            .iter()
+            .filter(|kind| kind.unit().is_some())
+            .flat_map(|kind| {
+                self.known_keys(*kind)
+                    .into_iter()
+                    .map(|key| UnitKey::of(kind.name(), &key))
+            })
+            .collect()
+    }
+
+    /// Marks every unit dirty (a full recompute, as a resync does).
+    pub fn mark_all(&mut self) {
+        let units = self.unit_keys();
+        self.units.dirty.extend(units);
+    }
+
+    pub fn has_dirty(&self) -> bool {
+        !self.units.dirty.is_empty()
+    }
+
+    // --- Serving ------------------------------------------------------------
+
+    /// Whether objects of `namespace` are served.
+    pub fn serves_namespace(&self, namespace: &str) -> bool {
+        !self.namespace_filter
+            || self
+                .snapshot
+                .get::<NamespaceKind>(&ObjectKey::cluster(namespace))
+                .is_some()
+    }
+
+    /// Whether `unit` is served: its namespace is, and its class (where it
+    /// names one) is ours.
+    pub fn serves(&self, unit: &UnitKey) -> bool {
+        let Some(ops) = registry::kind(unit.kind()).and_then(|kind| kind.unit()) else {
+            return false;
+        };
+        unit.namespace().is_none_or(|ns| self.serves_namespace(ns))
+            && ops
+                .ingress_class_name(&self.snapshot, &unit.object_key())
+                .is_none_or(|name| class::names_our_class(&self.config, &self.snapshot, &name))
+    }
+
+    // --- Translation ----------------------------------------------------------
+
+    /// Re-translates every dirty unit and updates the desired state.
+    pub fn flush(&mut self) -> Vec<UnitOutcome> {
+        let dirty = std::mem::take(&mut self.units.dirty);
+        dirty
+            .into_iter()
+            .map(|unit| self.retranslate(unit))
+            .collect()
+    }
+
+    fn retranslate(&mut self, unit: UnitKey) -> UnitOutcome {
+        let Some((kind, ops)) =
+            registry::kind(unit.kind()).and_then(|kind| Some((kind, kind.unit()?)))
+        else {
+            return self.remove_unit(unit);
+        };
+        if let Some(rejected) = self.rejected.get(&unit) {
+            let error = TranslateError::Decode(rejected.error.clone());
+            return self.record_failure(unit, error);
+        }
+        let key = unit.object_key();
+        let mut scope_deps = UnitDeps::new();
+        if let Some(namespace) = unit.namespace().filter(|_| self.namespace_filter) {
+            scope_deps.insert(Dependency::object(
+                NamespaceKind::KIND,
+                ObjectKey::cluster(namespace),
+            ));
+        }
+        if ops.ingress_class_name(&self.snapshot, &key).is_some() {
+            scope_deps.insert(Dependency::any(IngressClassKind::KIND));
+        }
+        if !self.serves(&unit) && kind.contains(&self.snapshot, &key) {
+            // Not ours (namespace or class): no objects, like another class.
+            return self.record(unit, scope_deps, Ok(UnitObjects::default()));
+        }
+        let input = TranslateInput {
+            config: &self.config,
+            snapshot: &self.snapshot,
+        };
+        match ops.translate(input, &key) {
+            None => self.remove_unit(unit),
+            Some(translation) => {
+                let mut deps = translation.deps;
+                deps.extend(scope_deps);
+                self.record(unit, deps, translation.result)
+            }
+        }
+    }
+
+    /// The source object is gone: so are its objects, dependencies and error.
+    fn remove_unit(&mut self, unit: UnitKey) -> UnitOutcome {
+        self.desired.remove_unit(&unit);
+        if self.units.deps.remove(&unit) {
+            self.status_changed();
+        }
+        self.clear_error(&unit);
+        UnitOutcome::Removed { unit }
+    }
+
+    fn clear_error(&mut self, unit: &UnitKey) {
+        if self.units.errors.remove(unit).is_some() {
+            self.status_changed();
+        }
+    }
+
+    fn record_failure(&mut self, unit: UnitKey, error: TranslateError) -> UnitOutcome {
+        if self.units.errors.get(&unit) != Some(&error) {
+            self.status_changed();
+        }
+        self.units.errors.insert(unit.clone(), error.clone());
+        UnitOutcome::Failed { unit, error }
+    }
+
+    /// Records a unit's translation: its objects replace the previous ones,
+    /// or its error is kept and the previous objects stay.
+    fn record(
+        &mut self,
+        unit: UnitKey,
+        deps: UnitDeps,
+        result: Result<UnitObjects, TranslateError>,
+    ) -> UnitOutcome {
+        if self.units.deps.set(&unit, deps) {
+            self.status_changed();
+        }
+        match result.and_then(|objects| self.refuse_collisions(&unit, objects)) {
+            Ok(objects) => {
+                let count = objects.objects.len();
+                self.desired.replace_unit(&unit, objects.objects);
+                self.clear_error(&unit);
+                UnitOutcome::Translated {
+                    unit,
+                    objects: count,
+                }
+            }
+            Err(error) => self.record_failure(unit, error),
+        }
+    }
+
+    /// Ids are 96-bit hashes: two units producing one key means a hash
+    /// collision or a bug; refuse it rather than let one unit overwrite
+    /// another's object.
+    fn refuse_collisions(
+        &self,
+        unit: &UnitKey,
+        objects: UnitObjects,
+    ) -> Result<UnitObjects, TranslateError> {
+        for key in objects.objects.keys() {
+            if let Some(owner) = self.desired.unit_of(key).filter(|owner| *owner != unit) {
+                return Err(TranslateError::Internal(format!(
+                    "object {key} is already produced by {owner}"
+                )));
+            }
+        }
+        Ok(objects)
+    }
+}
+
+/// The registry's entry of `K`.
+pub fn registered<K: SourceKind>() -> &'static dyn Kind {
+    registry::kind(K::KIND).unwrap_or_else(|| panic!("{} is not in the kind registry", K::KIND))
+}

@@ -1,0 +1,15 @@
+//! The cluster index: every replica's translation state, fed by watch
+//! changes. Which units read which inputs (the dependency index), the
+//! feeder that applies watch events and re-lists, and [`ClusterIndex`]
+//! itself.
+
+mod cluster;
+mod deps;
+mod feed;
+
+pub use cluster::{ClusterIndex, Rejected, UnitOutcome, WatchedObject, registered};
+pub use deps::DependencyIndex;
+pub use feed::{Change, Feeder, SourceEvent};
+
+#[cfg(test)]
+mod tests;

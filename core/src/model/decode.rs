@@ -1,0 +1,221 @@
+//! Decoding that cannot block: a watched object that does not decode into
+//! our types is kept as its metadata plus the reason, so it becomes a failed
+//! unit of its own instead of failing the whole list of its kind. Reasons
+//! name the field path and what was expected, never the value found (object
+//! contents, credentials among them, must not reach logs or Events).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_core::{DynamicResourceScope, Resource};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+/// Why an object does not decode: where, and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct DecodeError {
+    /// The field path, such as `spec.http[0].backends[0].servicePort`.
+    pub path: String,
+    /// What is wrong, without the value found.
+    pub reason: String,
+}
+
+/// An object that did not decode: its metadata (so its key, Events and
+/// status can be addressed) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidObject {
+    pub metadata: ObjectMeta,
+    pub error: DecodeError,
+}
+
+/// What a watch of `T` delivers for one object.
+#[derive(Debug, Clone)]
+pub enum Guarded<T> {
+    Valid(T),
+    /// Boxed: rare, and larger than most objects.
+    Invalid(Box<InvalidObject>),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Guarded<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        Ok(from_str::<T>(raw.get()))
+    }
+}
+
+/// Decodes one object from its JSON text.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Guarded<T> {
+    let mut json = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, T>(&mut json) {
+        Ok(object) => Guarded::Valid(object),
+        Err(err) => Guarded::Invalid(Box::new(InvalidObject {
+            metadata: metadata_of(text),
+            error: decode_error(err),
+        })),
+    }
+}
+
+/// Decodes one object from a JSON value (objects read from files).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, DecodeError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(decode_error)
+}
+
+fn metadata_of(text: &str) -> ObjectMeta {
+    #[derive(Deserialize)]
+    struct MetadataOnly {
+        #[serde(default)]
+        metadata: ObjectMeta,
+    }
+    serde_json::from_str::<MetadataOnly>(text)
+        .map(|m| m.metadata)
+        .unwrap_or_default()
+}
+
+fn decode_error<E: fmt::Display>(err: serde_path_to_error::Error<E>) -> DecodeError {
+    let path = err.path().to_string();
+    DecodeError {
+        path: if path == "." { "(object)".into() } else { path },
+        reason: redact(&err.inner().to_string()),
+    }
+}
+
+/// serde's messages quote the offending value (`invalid type: string
+/// "hunter2", expected i64`); keep what was expected and the type found.
+pub fn redact(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
+    let expected = message
+        .split_once(", expected ")
+        .map(|(_, expected)| expected);
+    if let Some(found) = message.strip_prefix("invalid type: ") {
+        let found_type = found.split([',', ' ', '`', '"']).next().unwrap_or_default();
+        return match expected {
+            Some(expected) => format!("invalid type: {found_type}, expected {expected}"),
+            None => format!("invalid type: {found_type}"),
+        };
+    }
+    for (prefix, what) in [
+        ("invalid value: ", "invalid value"),
+        ("unknown variant ", "unknown variant"),
+        ("invalid length ", "invalid length"),
+    ] {
+        if message.starts_with(prefix) {
+            return match expected {
+                Some(expected) => format!("{what}, expected {expected}"),
+                None => what.to_string(),
+            };
+        }
+    }
+    // Field names (missing, unknown, duplicate field `x`) are the schema's,
+    // not the object's values; anything else loses its quoted parts.
+    if message.starts_with("missing field ") || message.starts_with("duplicate field ") {
+        return message.to_string();
+    }
+    redact_quoted(message)
+}
+
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut closing: Option<char> = None;
+    for c in message.chars() {
+        match closing {
+            Some(close) if c == close => {
+                out.push('…');
+                out.push(c);
+                closing = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '`' {
+                    closing = Some(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl<T: Resource<DynamicType = ()>> Resource for Guarded<T> {
+    type DynamicType = ();
+    // Any scope: the registry decides per kind whether to watch namespaces.
+    type Scope = DynamicResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        T::kind(&())
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        T::group(&())
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        T::version(&())
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        T::plural(&())
+    }
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            Guarded::Valid(object) => object.meta(),
+            Guarded::Invalid(invalid) => &invalid.metadata,
+        }
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Guarded::Valid(object) => object.meta_mut(),
+            Guarded::Invalid(invalid) => &mut invalid.metadata,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Service;
+
+    #[test]
+    fn a_bad_object_keeps_its_metadata_and_the_path() {
+        let text =
+            r#"{"metadata":{"name":"web","namespace":"shop"},"spec":{"ports":[{"port":{"x":1}}]}}"#;
+        let Guarded::Invalid(invalid) = from_str::<Service>(text) else {
+            panic!("decoded")
+        };
+        assert_eq!(invalid.metadata.name.as_deref(), Some("web"));
+        assert_eq!(invalid.error.path, "spec.ports[0].port");
+        assert_eq!(invalid.error.reason, "invalid type: map, expected i32");
+    }
+
+    #[test]
+    fn values_never_reach_the_reason() {
+        let text = r#"{"metadata":{"name":"web"},"spec":{"clusterIP":{"secret":"hunter2"},"ports":[{"port":"hunter2"}]}}"#;
+        let Guarded::Invalid(invalid) = from_str::<Service>(text) else {
+            panic!("decoded")
+        };
+        let shown = invalid.error.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        for message in [
+            r#"invalid type: string "hunter2", expected i32 at line 1 column 9"#,
+            "invalid value: string \"hunter2\", expected a duration",
+            "unknown variant `hunter2`, expected one of `a`, `b`",
+            "something else about `hunter2` and \"hunter2\"",
+        ] {
+            let redacted = redact(message);
+            assert!(!redacted.contains("hunter2"), "{redacted}");
+            assert!(!redacted.contains("line 1"), "{redacted}");
+        }
+        assert_eq!(
+            redact(r#"invalid type: string "hunter2", expected i32"#),
+            "invalid type: string, expected i32"
+        );
+        assert_eq!(redact("missing field `name`"), "missing field `name`");
+    }
+
+    #[test]
+    fn a_good_object_decodes() {
+        let text = r#"{"metadata":{"name":"web"},"spec":{"ports":[{"port":80}]}}"#;
+        assert!(matches!(from_str::<Service>(text), Guarded::Valid(_)));
+    }
+}

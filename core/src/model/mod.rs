@@ -1,0 +1,22 @@
+//! The vocabulary every layer shares: object and unit keys, dependencies,
+//! the kind registry's contract, the snapshot of watched objects, what
+//! translation takes and gives, and the desired state it adds up to.
+
+pub mod decode;
+mod dependency;
+mod desired;
+mod keys;
+mod kind;
+mod snapshot;
+mod translation;
+
+pub use decode::{DecodeError, Guarded, InvalidObject};
+pub use dependency::{Dependency, DependencyScope, UnitDeps};
+pub use desired::{DesiredState, DesiredValue};
+pub use keys::{ObjectKey, UnitKey};
+pub use kind::{
+    AnyObject, Input, Kind, SourceKind, StatusStyle, StatusTarget, Unit, UnitKind, UnitOps,
+    WatchWhen,
+};
+pub use snapshot::{Objects, Snapshot, Store, Touched};
+pub use translation::{TranslateConfig, TranslateError, TranslateInput, Translation, UnitObjects};

@@ -1,0 +1,109 @@
+//! What translation takes and gives: its settings, its inputs, the APISIX
+//! objects of one unit, and why a unit could not be translated.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::decode::DecodeError;
+use super::{Snapshot, UnitDeps};
+use crate::apisix::{ApisixDir, ApisixSchemas, CanonicalValue, EtcdKey, Keyring, Ownership};
+
+/// Settings that shape translation.
+#[derive(Debug, Clone)]
+pub struct TranslateConfig {
+    /// The APISIX prefix, e.g. `/apisix`.
+    pub prefix: String,
+    pub ownership: Ownership,
+    /// IngressClasses whose `spec.controller` equals this are ours.
+    pub controller_name: String,
+    /// The class name accepted in the legacy `kubernetes.io/ingress.class`
+    /// annotation even without an IngressClass object.
+    pub ingress_class: String,
+    /// When set, secret fields (ssl keys, plugin `encrypt_fields`) are
+    /// written encrypted as APISIX's data encryption expects.
+    pub keyring: Option<Keyring>,
+    /// APISIX's plugin schemas: when set, every plugin configuration is
+    /// checked as the data plane would, and plugins it does not load are
+    /// errors. Without it the data plane's silent rejection is the only check.
+    pub schemas: Option<Arc<ApisixSchemas>>,
+}
+
+impl TranslateConfig {
+    pub const DEFAULT_CONTROLLER_NAME: &'static str = "apisix.apache.org/apisix-operator";
+    pub const DEFAULT_INGRESS_CLASS: &'static str = "apisix";
+}
+
+/// Everything a translation reads.
+#[derive(Clone, Copy)]
+pub struct TranslateInput<'a> {
+    pub config: &'a TranslateConfig,
+    pub snapshot: &'a Snapshot,
+}
+
+/// The APISIX objects of one unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitObjects {
+    pub objects: BTreeMap<EtcdKey, CanonicalValue>,
+}
+
+impl UnitObjects {
+    pub fn add(
+        &mut self,
+        config: &TranslateConfig,
+        dir: ApisixDir,
+        id: &str,
+        value: Value,
+    ) -> Result<(), TranslateError> {
+        let key = EtcdKey::new(&config.prefix, dir, id)
+            .map_err(|e| TranslateError::Internal(e.to_string()))?;
+        let value = CanonicalValue::from_json(value)
+            .map_err(|e| TranslateError::Internal(e.to_string()))?;
+        self.objects.insert(key, value);
+        Ok(())
+    }
+}
+
+/// The result of translating one unit: its objects or why it failed, and
+/// what it read (recorded even on failure, so fixing the input retries it).
+#[derive(Debug, Clone)]
+pub struct Translation {
+    pub result: Result<UnitObjects, TranslateError>,
+    pub deps: UnitDeps,
+}
+
+impl Translation {
+    /// No objects (the unit is not served), having read `deps` to decide so.
+    pub fn nothing(deps: UnitDeps) -> Translation {
+        Translation {
+            result: Ok(UnitObjects::default()),
+            deps,
+        }
+    }
+}
+
+/// Why a unit could not be translated. The message is what users see (in
+/// Events, status conditions and logs), so it names the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("annotation {annotation}={value:?}: {reason}")]
+    Annotation {
+        annotation: String,
+        value: String,
+        reason: String,
+    },
+    #[error("backend service {service}: {reason}")]
+    Backend { service: String, reason: String },
+    #[error("tls secret {secret}: {reason}")]
+    Tls { secret: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Plugin(#[from] crate::apisix::PluginError),
+    /// The stored object does not decode into this operator's types.
+    #[error("the object does not decode: {0}")]
+    Decode(DecodeError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,314 @@
+//! The planner: desired state + etcd mirror → an ordered list of
+//! transactions. Pure, deterministic, and the only place that decides what
+//! gets written, so its invariants are property-tested (see `plan_props`).
+//!
+//! Invariants:
+//! - only keys this installation owns are put or deleted; a desired key we
+//!   do not own is refused, never written;
+//! - a key whose stored value equals the desired one (timestamps aside) is
+//!   never written;
+//! - no deletion is planned unless deletions are allowed (every cache synced
+//!   and the mirror loaded);
+//! - order: all puts come first, units sorted so that those which only hold
+//!   referred-to objects (upstreams, plugin configs, ...) go before those
+//!   holding routes; then, in separate transactions, deletions of referring
+//!   objects (routes, ...); then, again separately, deletions of the objects
+//!   they referred to. Within a unit, puts follow APISIX's directory order;
+//! - each transaction stays within the operation and byte limits; all of a
+//!   unit's puts share one transaction whenever they fit in one.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::apisix::{CanonicalValue, EtcdKey, Ownership};
+
+use super::mirror::MirrorState;
+use crate::model::{DesiredState, UnitKey};
+
+/// Per-transaction limits. etcd allows 128 operations (`--max-txn-ops`, and
+/// the count includes compares) and 1.5 MiB per request by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Key operations per transaction: each carries one compare, and one
+    /// more compare (the fence) rides along.
+    pub max_ops: usize,
+    /// Estimated request bytes per transaction.
+    pub max_bytes: usize,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        PlanLimits {
+            max_ops: 127,
+            max_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What the writer expects to find at a key when it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expectation {
+    /// The key must not exist (`create_revision == 0`).
+    Absent,
+    /// The key must be unchanged since the mirror saw it.
+    ModRevision(i64),
+}
+
+/// One key operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    Put {
+        key: EtcdKey,
+        value: CanonicalValue,
+        /// The stored `create_time`, kept on rewrite.
+        create_time: Option<i64>,
+        expect: Expectation,
+    },
+    Delete {
+        key: EtcdKey,
+        expect_mod_revision: i64,
+    },
+}
+
+impl KeyChange {
+    pub fn key(&self) -> &EtcdKey {
+        match self {
+            KeyChange::Put { key, .. } | KeyChange::Delete { key, .. } => key,
+        }
+    }
+
+    pub fn is_put(&self) -> bool {
+        matches!(self, KeyChange::Put { .. })
+    }
+
+    /// An upper estimate of the bytes this operation adds to a request: the
+    /// key twice (compare and operation), the value with its timestamps,
+    /// and protobuf framing.
+    pub fn estimated_bytes(&self) -> usize {
+        match self {
+            KeyChange::Put { key, value, .. } => 2 * key.as_str().len() + value.len() + 96,
+            KeyChange::Delete { key, .. } => 2 * key.as_str().len() + 32,
+        }
+    }
+}
+
+/// One transaction: its key changes, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlannedTxn {
+    pub changes: Vec<KeyChange>,
+}
+
+impl PlannedTxn {
+    pub fn estimated_bytes(&self) -> usize {
+        self.changes.iter().map(KeyChange::estimated_bytes).sum()
+    }
+}
+
+/// The ordered transactions that take etcd from the mirror's state to the
+/// desired one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WritePlan {
+    pub txns: Vec<PlannedTxn>,
+    /// Desired keys refused because this installation does not own them.
+    pub refused: Vec<EtcdKey>,
+    /// Orphans that were not deleted because deletions are not allowed yet.
+    pub deferred_deletions: usize,
+}
+
+impl WritePlan {
+    pub fn is_empty(&self) -> bool {
+        self.txns.is_empty()
+    }
+
+    pub fn changes(&self) -> impl Iterator<Item = &KeyChange> {
+        self.txns.iter().flat_map(|txn| txn.changes.iter())
+    }
+
+    pub fn puts(&self) -> usize {
+        self.changes().filter(|c| c.is_put()).count()
+    }
+
+    pub fn deletes(&self) -> usize {
+        self.changes().filter(|c| !c.is_put()).count()
+    }
+}
+
+/// Everything the planner reads.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub desired: &'a DesiredState,
+    pub mirror: &'a MirrorState,
+    pub ownership: &'a Ownership,
+    /// The APISIX prefix, e.g. `/apisix`.
+    pub prefix: &'a str,
+    pub limits: PlanLimits,
+    /// False until every reflector has synced and the mirror is loaded: a
+    /// cold cache looks like "everything was deleted".
+    pub deletions_allowed: bool,
+}
+
+/// Computes the write plan. Deterministic: the same input gives the same plan.
+pub fn plan(input: PlanInput<'_>) -> WritePlan {
+    let mut result = WritePlan::default();
+
+    // Puts, grouped by unit.
+    let mut puts_by_unit: BTreeMap<&UnitKey, Vec<KeyChange>> = BTreeMap::new();
+    // Stored keys that are desired: the orphan pass below skips them without
+    // looking each one up in the desired state again.
+    let mut desired_and_stored: HashSet<&str> = HashSet::with_capacity(input.desired.len());
+    for (key, desired) in input.desired.iter() {
+        if !input.ownership.owns(key) {
+            result.refused.push(key.clone());
+            continue;
+        }
+        let stored = input.mirror.get(key.as_str());
+        if stored.is_some() {
+            desired_and_stored.insert(key.as_str());
+        }
+        if stored.and_then(|s| s.canonical()) == Some(&desired.value) {
+            continue;
+        }
+        puts_by_unit
+            .entry(&desired.unit)
+            .or_default()
+            .push(KeyChange::Put {
+                key: key.clone(),
+                value: desired.value.clone(),
+                create_time: stored.and_then(|s| s.value.create_time),
+                expect: match stored {
+                    Some(s) => Expectation::ModRevision(s.mod_revision),
+                    None => Expectation::Absent,
+                },
+            });
+    }
+    // Desired state iterates keys in write order, so each unit's puts are
+    // already in directory order; units are ordered by the highest
+    // directory they write, so referred-to objects land first.
+    let mut put_groups: Vec<(usize, &UnitKey, Vec<KeyChange>)> = puts_by_unit
+        .into_iter()
+        .map(|(unit, changes)| {
+            let level = changes
+                .iter()
+                .map(|c| c.key().dir().write_rank())
+                .max()
+                .unwrap_or(0);
+            (level, unit, changes)
+        })
+        .collect();
+    put_groups.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+
+    // Orphans: owned object keys in etcd that nothing desires.
+    let mut referring_deletes = Vec::new();
+    let mut dependency_deletes = Vec::new();
+    for (raw, stored) in input.mirror.iter() {
+        if desired_and_stored.contains(raw.as_str()) {
+            continue;
+        }
+        let Ok(key) = EtcdKey::parse(input.prefix, raw) else {
+            continue;
+        };
+        if !input.ownership.owns(&key) {
+            continue;
+        }
+        if !input.deletions_allowed {
+            result.deferred_deletions += 1;
+            continue;
+        }
+        let change = KeyChange::Delete {
+            key: key.clone(),
+            expect_mod_revision: stored.mod_revision,
+        };
+        if key.dir().is_referring() {
+            referring_deletes.push(change);
+        } else {
+            dependency_deletes.push(change);
+        }
+    }
+    // Reverse write order: later directories are deleted first.
+    for deletes in [&mut referring_deletes, &mut dependency_deletes] {
+        deletes.sort_by(|a, b| {
+            b.key()
+                .dir()
+                .cmp(&a.key().dir())
+                .then_with(|| a.key().cmp(b.key()))
+        });
+    }
+
+    let mut packer = Packer::new(input.limits);
+    for (_, _, group) in put_groups {
+        packer.add_group(group);
+    }
+    packer.barrier();
+    for change in referring_deletes {
+        packer.add_group(vec![change]);
+    }
+    packer.barrier();
+    for change in dependency_deletes {
+        packer.add_group(vec![change]);
+    }
+    result.txns = packer.finish();
+    result
+}
+
+/// Packs groups of changes into transactions: a group that fits in one
+/// transaction is never split; a larger group is split in order.
+struct Packer {
+    limits: PlanLimits,
+    done: Vec<PlannedTxn>,
+    current: PlannedTxn,
+    current_bytes: usize,
+}
+
+impl Packer {
+    fn new(limits: PlanLimits) -> Packer {
+        assert!(
+            limits.max_ops >= 1,
+            "a transaction must hold at least one operation"
+        );
+        Packer {
+            limits,
+            done: Vec::new(),
+            current: PlannedTxn::default(),
+            current_bytes: 0,
+        }
+    }
+
+    fn fits(&self, ops: usize, bytes: usize) -> bool {
+        self.current.changes.len() + ops <= self.limits.max_ops
+            && self.current_bytes + bytes <= self.limits.max_bytes
+    }
+
+    fn add_group(&mut self, group: Vec<KeyChange>) {
+        let bytes: usize = group.iter().map(KeyChange::estimated_bytes).sum();
+        if !self.fits(group.len(), bytes) {
+            self.barrier();
+        }
+        if self.fits(group.len(), bytes) {
+            self.current_bytes += bytes;
+            self.current.changes.extend(group);
+            return;
+        }
+        // Too big for any one transaction: split in order. A single change
+        // larger than the byte budget still gets a transaction of its own.
+        for change in group {
+            let bytes = change.estimated_bytes();
+            if !self.current.changes.is_empty() && !self.fits(1, bytes) {
+                self.barrier();
+            }
+            self.current_bytes += bytes;
+            self.current.changes.push(change);
+        }
+    }
+
+    /// Ends the current transaction: nothing added later shares it.
+    fn barrier(&mut self) {
+        if !self.current.changes.is_empty() {
+            self.done.push(std::mem::take(&mut self.current));
+            self.current_bytes = 0;
+        }
+    }
+
+    fn finish(mut self) -> Vec<PlannedTxn> {
+        self.barrier();
+        self.done
+    }
+}

@@ -1,0 +1,43 @@
+//! The part of the index the status writer needs, published by the index
+//! task after every flush.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
+
+use crate::model::ObjectKey;
+use crate::model::UnitKey;
+
+/// A unit whose translation failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitFailure {
+    pub object: ObjectReference,
+    pub message: String,
+}
+
+/// What the status of one APISIX CR is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrStatusInput {
+    pub object: ObjectReference,
+    pub api_resource: kube_core::discovery::ApiResource,
+    pub generation: Option<i64>,
+    pub current: Option<crate::api::ApisixStatus>,
+    /// The latest translation error, if it failed.
+    pub error: Option<String>,
+    /// The units whose objects must be in etcd for the CR to be Programmed:
+    /// the CR's own unit, or for an ApisixUpstream the routes that use it.
+    pub units: Vec<UnitKey>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusView {
+    /// Every APISIX CR this operator serves.
+    pub crs: BTreeMap<UnitKey, CrStatusInput>,
+    pub failures: BTreeMap<UnitKey, UnitFailure>,
+    /// Ingresses this operator serves, with their current LB status.
+    pub served_ingresses: BTreeMap<ObjectKey, Vec<IngressLoadBalancerIngress>>,
+    /// The publish Service's load-balancer ingress, when one is configured
+    /// and known.
+    pub publish_service_lb: Option<Vec<IngressLoadBalancerIngress>>,
+}
