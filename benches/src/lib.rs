@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+pub mod e2e;
+
 /// True when run by `cargo bench` (which passes `--bench`), false under
 /// `cargo test --all-targets`.
 pub fn full_run() -> bool {

@@ -98,6 +98,7 @@ impl Replica {
                 caches_ready: inputs.caches_ready,
                 shutdown: shutdown_rx,
                 changed_at: inputs.changed_at,
+                mirror_revision: mirror_revision.clone(),
             },
             metrics,
         );

@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use super::DependencyIndex;
 use crate::inputs::{IngressClassKind, NamespaceKind};
 use crate::model::{
-    AnyObject, DecodeError, Dependency, DesiredState, InvalidObject, Kind, ObjectKey, Snapshot,
-    SourceKind, Touched, TranslateConfig, TranslateError, TranslateInput, UnitDeps, UnitKey,
-    UnitObjects,
+    AnyObject, DecodeError, Dependency, DependencyScope, DesiredState, InvalidObject, Kind,
+    ObjectKey, Snapshot, SourceKind, StatusStyle, StatusView, Touched, TranslateConfig,
+    TranslateError, TranslateInput, UnitDeps, UnitKey, UnitObjects,
 };
 use crate::registry;
 use crate::translate::class;
@@ -70,7 +70,9 @@ pub struct ClusterIndex {
     /// Objects (of any kind) that do not decode, by their object's unit key.
     rejected: BTreeMap<UnitKey, Rejected>,
     desired: DesiredState,
-    /// Bumped by every change the status view can depend on (see
+    /// The status view, kept current by every flush (see `status_book`).
+    pub(super) status: StatusView,
+    /// Bumped by every change of the status view (see
     /// [`ClusterIndex::status_revision`]).
     status_revision: u64,
 }
@@ -84,6 +86,7 @@ impl ClusterIndex {
             units: UnitBook::default(),
             rejected: BTreeMap::new(),
             desired: DesiredState::new(),
+            status: StatusView::default(),
             status_revision: 0,
         }
     }
@@ -127,15 +130,13 @@ impl ClusterIndex {
             .collect()
     }
 
-    /// Moves whenever something the status view reads may have changed:
-    /// units, the inputs the view reads, a unit's error or dependencies.
-    /// EndpointSlices and Pods only reach the view through errors, so
-    /// endpoint churn leaves it (and the view) alone.
+    /// Moves whenever the kept status view changes. Endpoint churn only
+    /// reaches the view through errors, so it leaves it alone.
     pub fn status_revision(&self) -> u64 {
         self.status_revision
     }
 
-    fn status_changed(&mut self) {
+    pub(super) fn status_changed(&mut self) {
         self.status_revision += 1;
     }
 
@@ -163,21 +164,24 @@ impl ClusterIndex {
     }
 
     pub fn apply_object(&mut self, kind: &'static dyn Kind, key: ObjectKey, object: AnyObject) {
-        let unit = UnitKey::of(kind.name(), &key);
-        if self.rejected.remove(&unit).is_some() {
-            self.status_changed();
-        }
+        self.unreject(kind, &key);
         let touched = kind.apply(&mut self.snapshot, key.clone(), object);
         self.after_change(kind, &key, touched);
     }
 
     pub fn delete_object(&mut self, kind: &'static dyn Kind, key: &ObjectKey) {
-        let unit = UnitKey::of(kind.name(), key);
-        if self.rejected.remove(&unit).is_some() {
-            self.status_changed();
-        }
+        self.unreject(kind, key);
         let touched = kind.delete(&mut self.snapshot, key);
         self.after_change(kind, key, touched);
+    }
+
+    /// The object decodes again (or is gone): no longer reported as such.
+    fn unreject(&mut self, kind: &'static dyn Kind, key: &ObjectKey) {
+        let unit = UnitKey::of(kind.name(), key);
+        if self.rejected.remove(&unit).is_some() && kind.unit().is_none() {
+            // A unit's entries follow at its flush; an input has no flush.
+            self.refresh_status(&unit);
+        }
     }
 
     /// A stored object that does not decode. Its last good version (if
@@ -204,19 +208,15 @@ impl ClusterIndex {
             object,
             error: invalid.error,
         };
-        if self.rejected.get(&unit) != Some(&rejected) {
-            self.status_changed();
-        }
         self.rejected.insert(unit.clone(), rejected);
         if kind.unit().is_some() {
             self.units.dirty.insert(unit);
+        } else {
+            self.refresh_status(&unit);
         }
     }
 
     fn after_change(&mut self, kind: &'static dyn Kind, key: &ObjectKey, touched: Touched) {
-        if kind.read_by_status() {
-            self.status_changed();
-        }
         if kind.unit().is_some() {
             self.units.dirty.insert(UnitKey::of(kind.name(), key));
         }
@@ -292,13 +292,43 @@ impl ClusterIndex {
 
     // --- Translation ----------------------------------------------------------
 
-    /// Re-translates every dirty unit and updates the desired state.
+    /// Re-translates every dirty unit and updates the desired state and the
+    /// status view.
     pub fn flush(&mut self) -> Vec<UnitOutcome> {
         let dirty = std::mem::take(&mut self.units.dirty);
         dirty
             .into_iter()
-            .map(|unit| self.retranslate(unit))
+            .map(|unit| {
+                let before = self.units.deps.get(&unit).cloned().unwrap_or_default();
+                let outcome = self.retranslate(unit.clone());
+                self.refresh_status(&unit);
+                self.refresh_decorated(&unit, &before);
+                outcome
+            })
             .collect()
+    }
+
+    /// A unit's translation changed: the units with conditions it reads
+    /// (before or now), whose Programmed may depend on it (an ApisixUpstream
+    /// is Programmed once the routes using it are), are brought up to date.
+    fn refresh_decorated(&mut self, unit: &UnitKey, before: &UnitDeps) {
+        let now = self.units.deps.get(unit).cloned().unwrap_or_default();
+        let decorated: Vec<UnitKey> = before
+            .union(&now)
+            .filter_map(|dep| match &dep.scope {
+                DependencyScope::Object(key) => Some((dep.kind, key)),
+                _ => None,
+            })
+            .filter(|(kind, _)| {
+                registry::kind(kind)
+                    .and_then(|k| k.unit())
+                    .is_some_and(|ops| ops.status_style() == StatusStyle::Conditions)
+            })
+            .map(|(kind, key)| UnitKey::of(kind, key))
+            .collect();
+        for other in decorated {
+            self.refresh_status(&other);
+        }
     }
 
     fn retranslate(&mut self, unit: UnitKey) -> UnitOutcome {
@@ -343,23 +373,12 @@ impl ClusterIndex {
     /// The source object is gone: so are its objects, dependencies and error.
     fn remove_unit(&mut self, unit: UnitKey) -> UnitOutcome {
         self.desired.remove_unit(&unit);
-        if self.units.deps.remove(&unit) {
-            self.status_changed();
-        }
-        self.clear_error(&unit);
+        self.units.deps.remove(&unit);
+        self.units.errors.remove(&unit);
         UnitOutcome::Removed { unit }
     }
 
-    fn clear_error(&mut self, unit: &UnitKey) {
-        if self.units.errors.remove(unit).is_some() {
-            self.status_changed();
-        }
-    }
-
     fn record_failure(&mut self, unit: UnitKey, error: TranslateError) -> UnitOutcome {
-        if self.units.errors.get(&unit) != Some(&error) {
-            self.status_changed();
-        }
         self.units.errors.insert(unit.clone(), error.clone());
         UnitOutcome::Failed { unit, error }
     }
@@ -372,14 +391,12 @@ impl ClusterIndex {
         deps: UnitDeps,
         result: Result<UnitObjects, TranslateError>,
     ) -> UnitOutcome {
-        if self.units.deps.set(&unit, deps) {
-            self.status_changed();
-        }
+        self.units.deps.set(&unit, deps);
         match result.and_then(|objects| self.refuse_collisions(&unit, objects)) {
             Ok(objects) => {
                 let count = objects.objects.len();
                 self.desired.replace_unit(&unit, objects.objects);
-                self.clear_error(&unit);
+                self.units.errors.remove(&unit);
                 UnitOutcome::Translated {
                     unit,
                     objects: count,

@@ -46,6 +46,11 @@ impl DependencyIndex {
         true
     }
 
+    /// What `unit` read in its latest translation.
+    pub fn get(&self, unit: &UnitKey) -> Option<&UnitDeps> {
+        self.by_unit.get(unit)
+    }
+
     /// The units that read `dep`.
     pub fn dependents(&self, dep: &Dependency) -> impl Iterator<Item = &UnitKey> {
         self.by_dependency.get(dep).into_iter().flatten()

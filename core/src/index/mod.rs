@@ -6,6 +6,7 @@
 mod cluster;
 mod deps;
 mod feed;
+mod status_book;
 
 pub use cluster::{ClusterIndex, Rejected, UnitOutcome, WatchedObject, registered};
 pub use deps::DependencyIndex;

@@ -91,8 +91,9 @@ fn the_index_retranslates_only_dependents_and_keeps_last_good_objects() {
 }
 
 #[test]
-fn the_status_revision_ignores_endpoint_churn_and_follows_what_status_reads() {
+fn the_kept_status_view_equals_the_rebuilt_one_and_ignores_endpoint_churn() {
     let mut index = ClusterIndex::new(config());
+    let check = |index: &ClusterIndex| assert_eq!(index.status(), &index.status_view(None));
     index.apply::<IngressClassKind>(mk_class(
         "apisix",
         TranslateConfig::DEFAULT_CONTROLLER_NAME,
@@ -105,8 +106,9 @@ fn the_status_revision_ignores_endpoint_churn_and_follows_what_status_reads() {
     ));
     index.apply::<IngressKind>(mk_ingress("ns", "a", json!({}), simple_spec("/", "Prefix")));
     index.flush();
+    check(&index);
     let settled = index.status_revision();
-    let view = index.status_view(None);
+    assert_eq!(index.status().served_ingresses.len(), 1);
 
     // New endpoints: a new upstream value, the same status view.
     for address in ["10.9.9.9", "10.9.9.10"] {
@@ -120,7 +122,7 @@ fn the_status_revision_ignores_endpoint_churn_and_follows_what_status_reads() {
         assert_eq!(index.flush().len(), 1);
         assert_eq!(index.status_revision(), settled);
     }
-    assert_eq!(index.status_view(None), view);
+    check(&index);
     // A full recompute that changes nothing changes no revision either.
     let desired = index.desired().revision();
     index.mark_all();
@@ -128,8 +130,7 @@ fn the_status_revision_ignores_endpoint_churn_and_follows_what_status_reads() {
     assert_eq!(index.status_revision(), settled);
     assert_eq!(index.desired().revision(), desired);
 
-    // An Ingress update that fails: the revision moves, and the view shows
-    // the failure.
+    // An Ingress update that fails: the view shows the failure.
     index.apply::<IngressKind>(mk_ingress(
         "ns",
         "a",
@@ -139,26 +140,61 @@ fn the_status_revision_ignores_endpoint_churn_and_follows_what_status_reads() {
     index.flush();
     let failed = index.status_revision();
     assert!(failed > settled);
-    assert_eq!(index.status_view(None).failures.len(), 1);
-    // Fixed: it moves again and the failure is gone.
+    assert_eq!(index.status().failures.len(), 1);
+    check(&index);
+    // Fixed: the failure is gone.
     index.apply::<IngressKind>(mk_ingress("ns", "a", json!({}), simple_spec("/", "Prefix")));
     index.flush();
     assert!(index.status_revision() > failed);
-    assert!(index.status_view(None).failures.is_empty());
-    // Services and IngressClasses are read by the view (publish Service,
-    // class selection): they move it.
-    let before = index.status_revision();
-    index.apply::<ServiceKind>(mk_service(
-        "ns",
-        "web",
-        json!([{"name": "http", "port": 81}]),
-    ));
-    assert!(index.status_revision() > before);
+    assert!(index.status().failures.is_empty());
+    check(&index);
+    // Our class disappears: the Ingress is no longer served.
     let before = index.status_revision();
     index.delete::<IngressClassKind>(&crate::model::ObjectKey::cluster("apisix"));
     index.flush();
     assert!(index.status_revision() > before);
-    assert!(index.status_view(None).served_ingresses.is_empty());
+    assert!(index.status().served_ingresses.is_empty());
+    check(&index);
+}
+
+#[test]
+fn an_apisix_upstream_is_programmed_with_the_routes_that_use_it() {
+    let mut index = ClusterIndex::new(config());
+    let check = |index: &ClusterIndex| assert_eq!(index.status(), &index.status_view(None));
+    index.apply::<ServiceKind>(mk_service(
+        "ns",
+        "web",
+        json!([{"name": "http", "port": 80}]),
+    ));
+    index.apply::<ApisixUpstreamKind>(object("ApisixUpstream", "web", json!({"retries": 2})));
+    index.flush();
+    let unit = crate::model::UnitKey::new("ApisixUpstream", Some("ns"), "web");
+    assert!(index.status().crs[&unit].units.is_empty());
+    check(&index);
+    let route = |name: &str| -> crate::api::ApisixRoute {
+        object(
+            "ApisixRoute",
+            name,
+            json!({"http": [{"name": "a", "match": {"paths": ["/*"]},
+                "backends": [{"serviceName": "web", "servicePort": 80}]}]}),
+        )
+    };
+    index.apply::<ApisixRouteKind>(route("r1"));
+    index.apply::<ApisixRouteKind>(route("r2"));
+    index.flush();
+    assert_eq!(index.status().crs[&unit].units.len(), 2);
+    check(&index);
+    // A route that fails no longer counts; one deleted neither.
+    index.apply::<ApisixRouteKind>(object(
+        "ApisixRoute",
+        "r1",
+        json!({"http": [{"name": "a", "match": {"paths": ["/*"]},
+            "backends": [{"serviceName": "web", "servicePort": 81}]}]}),
+    ));
+    index.delete::<ApisixRouteKind>(&crate::model::ObjectKey::new("ns", "r2"));
+    index.flush();
+    assert!(index.status().crs[&unit].units.is_empty());
+    check(&index);
 }
 
 #[test]
@@ -238,4 +274,141 @@ fn subsets_select_endpoints_by_pod_labels_and_follow_label_changes() {
         matches!(&outcomes[..], [UnitOutcome::Failed { error, .. }] if error.to_string().contains("subset \"v3\" is not defined"))
     );
     assert_eq!(index.desired(), &before);
+}
+
+mod kept_view {
+    //! Property: whatever sequence of changes arrives, the view the index
+    //! keeps incrementally equals the one rebuilt from scratch.
+
+    use super::*;
+    use crate::model::ObjectKey;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Ingress { name: u8, service: u8, bad: bool },
+        DeleteIngress(u8),
+        Route { name: u8, service: u8, port: u16 },
+        DeleteRoute(u8),
+        Upstream { service: u8, bad: bool },
+        DeleteUpstream(u8),
+        Service(u8),
+        DeleteService(u8),
+        Slice { service: u8, address: u8 },
+        Class(bool),
+        Flush,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..3u8, 0..3u8, any::<bool>()).prop_map(|(name, service, bad)| Op::Ingress {
+                name,
+                service,
+                bad
+            }),
+            (0..3u8).prop_map(Op::DeleteIngress),
+            (0..3u8, 0..3u8, prop::sample::select(vec![80u16, 81])).prop_map(
+                |(name, service, port)| Op::Route {
+                    name,
+                    service,
+                    port
+                }
+            ),
+            (0..3u8).prop_map(Op::DeleteRoute),
+            (0..3u8, any::<bool>()).prop_map(|(service, bad)| Op::Upstream { service, bad }),
+            (0..3u8).prop_map(Op::DeleteUpstream),
+            (0..3u8).prop_map(Op::Service),
+            (0..3u8).prop_map(Op::DeleteService),
+            (0..3u8, 0..4u8).prop_map(|(service, address)| Op::Slice { service, address }),
+            any::<bool>().prop_map(Op::Class),
+            Just(Op::Flush),
+        ]
+    }
+
+    fn apply(index: &mut ClusterIndex, op: Op) {
+        let svc = |n: u8| format!("svc-{n}");
+        match op {
+            Op::Ingress { name, service, bad } => {
+                let annotations = if bad {
+                    json!({"k8s.apisix.apache.org/upstream-retries": "many"})
+                } else {
+                    json!({})
+                };
+                let mut spec = simple_spec("/", "Prefix");
+                spec["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] =
+                    json!(svc(service));
+                index.apply::<IngressKind>(mk_ingress(
+                    "ns",
+                    &format!("i{name}"),
+                    annotations,
+                    spec,
+                ));
+            }
+            Op::DeleteIngress(name) => {
+                index.delete::<IngressKind>(&ObjectKey::new("ns", &format!("i{name}")))
+            }
+            Op::Route {
+                name,
+                service,
+                port,
+            } => index.apply::<ApisixRouteKind>(object(
+                "ApisixRoute",
+                &format!("r{name}"),
+                json!({"http": [{"name": "a", "match": {"paths": ["/*"]},
+                    "backends": [{"serviceName": svc(service), "servicePort": port}]}]}),
+            )),
+            Op::DeleteRoute(name) => {
+                index.delete::<ApisixRouteKind>(&ObjectKey::new("ns", &format!("r{name}")))
+            }
+            Op::Upstream { service, bad } => {
+                let spec = if bad {
+                    json!({"passHost": "rewrite"})
+                } else {
+                    json!({"retries": 1})
+                };
+                index.apply::<ApisixUpstreamKind>(object("ApisixUpstream", &svc(service), spec))
+            }
+            Op::DeleteUpstream(service) => {
+                index.delete::<ApisixUpstreamKind>(&ObjectKey::new("ns", &svc(service)))
+            }
+            Op::Service(n) => index.apply::<ServiceKind>(mk_service(
+                "ns",
+                &svc(n),
+                json!([{"name": "http", "port": 80}]),
+            )),
+            Op::DeleteService(n) => index.delete::<ServiceKind>(&ObjectKey::new("ns", &svc(n))),
+            Op::Slice { service, address } => index.apply::<EndpointSliceKind>(mk_slice(
+                "ns",
+                &format!("{}-1", svc(service)),
+                &svc(service),
+                json!([{"name": "http", "port": 8080}]),
+                &[(&format!("10.0.0.{address}"), None, None, None)],
+            )),
+            Op::Class(default) => index.apply::<IngressClassKind>(mk_class(
+                "apisix",
+                TranslateConfig::DEFAULT_CONTROLLER_NAME,
+                default,
+            )),
+            Op::Flush => {
+                index.flush();
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_kept_view_is_the_rebuilt_view(ops in prop::collection::vec(op(), 1..40)) {
+            let mut index = ClusterIndex::new(config());
+            for op in ops {
+                apply(&mut index, op);
+                if !index.has_dirty() {
+                    prop_assert_eq!(index.status(), &index.status_view(None));
+                }
+            }
+            index.flush();
+            prop_assert_eq!(index.status(), &index.status_view(None));
+        }
+    }
 }

@@ -21,7 +21,6 @@ impl SourceKind for EndpointSliceKind {
     const KIND: &'static str = "EndpointSlice";
     const NAMESPACED: bool = true;
     const WATCH: WatchWhen = WatchWhen::Always;
-    const READ_BY_STATUS: bool = false;
 }
 
 /// Slices by slice key, and by the Service they belong to.

@@ -26,7 +26,6 @@ impl SourceKind for PodKind {
         version: "v2",
         kind: "ApisixUpstream",
     };
-    const READ_BY_STATUS: bool = false;
 }
 
 /// What the operator reads of a Pod: its metadata. The rest of the object

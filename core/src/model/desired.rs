@@ -138,6 +138,45 @@ impl DesiredState {
         self.entries.get(key)
     }
 
+    /// The state's own copy of `key`, if desired.
+    pub fn key(&self, key: &EtcdKey) -> Option<&EtcdKey> {
+        self.entries.get_key_value(key).map(|(key, _)| key)
+    }
+
+    /// The keys whose value or unit differs between `older` and this state
+    /// (added, changed or removed). Between a state and its own earlier
+    /// clone this skips every shared subtree, so it costs the number of
+    /// changes, not the size of the state.
+    pub fn changed_keys<'a>(
+        &'a self,
+        older: &'a DesiredState,
+    ) -> impl Iterator<Item = &'a EtcdKey> {
+        older.entries.diff(&self.entries).map(|item| match item {
+            imbl::ordmap::DiffItem::Add(key, _)
+            | imbl::ordmap::DiffItem::Remove(key, _)
+            | imbl::ordmap::DiffItem::Update { new: (key, _), .. } => key,
+        })
+    }
+
+    /// The units owning the keys that changed between `older` and this
+    /// state, in either of them.
+    pub fn changed_units(&self, older: &DesiredState) -> std::collections::BTreeSet<UnitKey> {
+        older
+            .entries
+            .diff(&self.entries)
+            .flat_map(|item| match item {
+                imbl::ordmap::DiffItem::Add(_, new) => [None, Some(&new.unit)],
+                imbl::ordmap::DiffItem::Remove(_, old) => [Some(&old.unit), None],
+                imbl::ordmap::DiffItem::Update {
+                    old: (_, old),
+                    new: (_, new),
+                } => [Some(&old.unit), Some(&new.unit)],
+            })
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&EtcdKey, &DesiredValue)> {
         self.entries.iter()
     }
@@ -209,6 +248,32 @@ mod tests {
         let revision = state.revision();
         state.remove_unit(&UnitKey::new("K", None, "absent"));
         assert_eq!(state.revision(), revision);
+    }
+
+    #[test]
+    fn changed_keys_are_what_differs_from_an_earlier_clone() {
+        let (a, b) = (UnitKey::new("K", None, "a"), UnitKey::new("K", None, "b"));
+        let mut state = DesiredState::new();
+        for i in 0..1000u32 {
+            let unit = if i % 2 == 0 { &a } else { &b };
+            state.insert(key(&i.to_string()), value((i % 7) as u8), unit.clone());
+        }
+        let earlier = state.clone();
+        assert_eq!(state.changed_keys(&earlier).count(), 0);
+        state.insert(key("5"), value(99), b.clone());
+        state.insert(key("new"), value(1), a.clone());
+        state.remove_unit(&UnitKey::new("K", None, "absent"));
+        let changed: Vec<String> = state
+            .changed_keys(&earlier)
+            .map(|k| k.id().to_string())
+            .collect();
+        assert_eq!(changed, ["5", "new"]);
+        assert_eq!(
+            state.changed_units(&earlier),
+            [a.clone(), b.clone()].into_iter().collect()
+        );
+        state.remove_unit(&a);
+        assert_eq!(state.changed_keys(&earlier).count(), 501);
     }
 
     #[test]

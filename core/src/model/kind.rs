@@ -66,11 +66,6 @@ pub trait SourceKind: Sized + Send + Sync + 'static {
     /// Namespaced (watched per served namespace) or cluster-scoped.
     const NAMESPACED: bool;
     const WATCH: WatchWhen;
-    /// Whether the status view reads this kind (a change then makes the
-    /// index rebuild it). EndpointSlices and Pods only reach statuses
-    /// through translation errors, so endpoint churn skips the rebuild.
-    const READ_BY_STATUS: bool = true;
-
     fn key_of(object: &Self::Object) -> ObjectKey {
         ObjectKey::of_meta(object.meta(), Self::NAMESPACED)
     }
@@ -129,7 +124,6 @@ pub trait Kind: Send + Sync {
     /// Decodes one object of this kind (as `translate -f` reads files).
     fn decode(&self, value: serde_json::Value) -> Result<AnyObject, DecodeError>;
     fn key_of(&self, object: &AnyObject) -> ObjectKey;
-    fn read_by_status(&self) -> bool;
     /// Whether the snapshot holds object `key` of this kind.
     fn contains(&self, snapshot: &Snapshot, key: &ObjectKey) -> bool;
     fn apply(&self, snapshot: &mut Snapshot, key: ObjectKey, object: AnyObject) -> Touched;
@@ -199,9 +193,6 @@ macro_rules! source_kind_methods {
                 .downcast_ref::<K::Object>()
                 .unwrap_or_else(|| panic!("an object of another kind reached {}", K::KIND));
             K::key_of(object)
-        }
-        fn read_by_status(&self) -> bool {
-            K::READ_BY_STATUS
         }
         fn contains(&self, snapshot: &Snapshot, key: &ObjectKey) -> bool {
             snapshot.get::<K>(key).is_some()

@@ -2,7 +2,7 @@
 //! and revisions, as of a known etcd revision. Pure; `mirror_task` keeps it
 //! current from a watch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::apisix::{CanonicalValue, StoredValue};
 
@@ -31,7 +31,7 @@ pub enum MirrorEvent {
 
 /// Every key under the APISIX prefix (raw key strings: the mirror also holds
 /// keys that are not objects, which the planner leaves alone).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MirrorState {
     keys: BTreeMap<String, MirroredKey>,
     /// The etcd revision the mirror is current to (0 until loaded).
@@ -40,6 +40,71 @@ pub struct MirrorState {
     /// Keys the writer deleted at a revision the watch has not reached yet:
     /// the watch's older puts of them must not bring them back.
     tombstones: BTreeMap<String, i64>,
+    /// Which keys changed, in order, so a reader (the engine, the status
+    /// writer) can look at what changed since its last look instead of
+    /// walking every key.
+    journal: ChangeJournal,
+}
+
+/// Equal contents; the journal is bookkeeping.
+impl PartialEq for MirrorState {
+    fn eq(&self, other: &MirrorState) -> bool {
+        self.keys == other.keys
+            && self.revision == other.revision
+            && self.loaded == other.loaded
+            && self.tombstones == other.tombstones
+    }
+}
+
+impl Eq for MirrorState {}
+
+/// A position in the mirror's change journal (see [`MirrorState::cursor`]).
+pub type JournalCursor = u64;
+
+/// Changed keys by sequence number, the oldest dropped past a bound. A
+/// reader whose cursor is older than what is kept (or older than a full
+/// re-list) is told to look at everything.
+#[derive(Debug, Clone, Default)]
+struct ChangeJournal {
+    entries: VecDeque<(JournalCursor, String)>,
+    next: JournalCursor,
+    /// Cursors below this cannot be answered from the entries.
+    floor: JournalCursor,
+}
+
+impl ChangeJournal {
+    /// Entries kept: a reader further behind does one full pass.
+    const CAPACITY: usize = 16_384;
+
+    fn record(&mut self, key: &str) {
+        self.entries.push_back((self.next, key.to_string()));
+        self.next += 1;
+        if self.entries.len() > Self::CAPACITY
+            && let Some((seq, _)) = self.entries.pop_front()
+        {
+            self.floor = seq + 1;
+        }
+    }
+
+    /// Everything may have changed (a re-list): every earlier cursor is void.
+    fn restart(&mut self) {
+        self.entries.clear();
+        self.next += 1;
+        self.floor = self.next;
+    }
+
+    fn since(&self, cursor: JournalCursor) -> Option<Vec<&str>> {
+        if cursor < self.floor {
+            return None;
+        }
+        let start = self.entries.partition_point(|(seq, _)| *seq < cursor);
+        Some(
+            self.entries
+                .range(start..)
+                .map(|(_, key)| key.as_str())
+                .collect(),
+        )
+    }
 }
 
 impl MirrorState {
@@ -50,6 +115,7 @@ impl MirrorState {
             revision,
             loaded: true,
             tombstones: BTreeMap::new(),
+            journal: ChangeJournal::default(),
         }
     }
 
@@ -83,8 +149,24 @@ impl MirrorState {
         if fresh.revision < self.revision {
             return false;
         }
+        let mut journal = std::mem::take(&mut self.journal);
+        journal.restart();
         *self = fresh;
+        self.journal = journal;
         true
+    }
+
+    /// The journal position now: [`MirrorState::changed_since`] of it later
+    /// gives the keys changed in between.
+    pub fn cursor(&self) -> JournalCursor {
+        self.journal.next
+    }
+
+    /// The keys changed since `cursor` (each at least once); `None` when the
+    /// journal cannot tell (too far behind, or the mirror was re-listed):
+    /// look at every key then.
+    pub fn changed_since(&self, cursor: JournalCursor) -> Option<Vec<&str>> {
+        self.journal.since(cursor)
     }
 
     /// Applies the events of one watch response, which etcd delivers in
@@ -136,6 +218,7 @@ impl MirrorState {
                         .get(&key)
                         .is_some_and(|deleted_at| *deleted_at > mod_revision);
                 if !stale {
+                    self.journal.record(&key);
                     self.keys.insert(
                         key,
                         MirroredKey {
@@ -153,6 +236,7 @@ impl MirrorState {
                     .is_some_and(|known| known.mod_revision < revision)
                 {
                     self.keys.remove(&key);
+                    self.journal.record(&key);
                 }
                 if revision > self.revision {
                     self.tombstones.insert(key, revision);
@@ -229,6 +313,52 @@ mod tests {
         );
         assert!(mirror.get("/a/routes/x").is_none());
         assert!(mirror.tombstones.is_empty());
+    }
+
+    #[test]
+    fn the_journal_names_what_changed_since_a_cursor() {
+        let mut mirror = MirrorState::from_list(BTreeMap::new(), 10);
+        let start = mirror.cursor();
+        mirror.apply_watch([put("/a/routes/x", "{}", 11)], 11);
+        let middle = mirror.cursor();
+        mirror.apply_commit([put("/a/routes/y", "{}", 12)]);
+        mirror.apply_watch(
+            [MirrorEvent::Delete {
+                key: "/a/routes/x".into(),
+                revision: 13,
+            }],
+            13,
+        );
+        assert_eq!(
+            mirror.changed_since(start).unwrap(),
+            ["/a/routes/x", "/a/routes/y", "/a/routes/x"]
+        );
+        assert_eq!(
+            mirror.changed_since(middle).unwrap(),
+            ["/a/routes/y", "/a/routes/x"]
+        );
+        assert!(mirror.changed_since(mirror.cursor()).unwrap().is_empty());
+        // Events already seen change nothing, and record nothing.
+        let now = mirror.cursor();
+        mirror.apply_watch([put("/a/routes/y", "{}", 12)], 13);
+        assert!(mirror.changed_since(now).unwrap().is_empty());
+        // A re-list voids every earlier cursor.
+        let before = mirror.cursor();
+        assert!(mirror.reset(MirrorState::from_list(BTreeMap::new(), 20)));
+        assert!(mirror.changed_since(before).is_none());
+        assert!(mirror.changed_since(mirror.cursor()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reader_too_far_behind_is_told_to_look_at_everything() {
+        let mut mirror = MirrorState::from_list(BTreeMap::new(), 1);
+        let start = mirror.cursor();
+        for rev in 2..(ChangeJournal::CAPACITY as i64 + 10) {
+            mirror.apply_watch([put(&format!("/a/routes/k{rev}"), "{}", rev)], rev);
+        }
+        assert!(mirror.changed_since(start).is_none());
+        let recent = mirror.cursor() - 5;
+        assert_eq!(mirror.changed_since(recent).unwrap().len(), 5);
     }
 
     #[test]

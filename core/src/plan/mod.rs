@@ -7,5 +7,7 @@ mod mirror;
 mod plan_props;
 mod planner;
 
-pub use mirror::{MirrorEvent, MirrorState, MirroredKey};
-pub use planner::{Expectation, KeyChange, PlanInput, PlanLimits, PlannedTxn, WritePlan, plan};
+pub use mirror::{JournalCursor, MirrorEvent, MirrorState, MirroredKey};
+pub use planner::{
+    Expectation, KeyChange, PlanInput, PlanLimits, PlannedTxn, WritePlan, plan, plan_keys,
+};

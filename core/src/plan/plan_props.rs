@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use serde_json::json;
 
+use super::mirror::MirrorEvent;
 use super::mirror::{MirrorState, MirroredKey};
-use super::planner::{Expectation, KeyChange, PlanInput, PlanLimits, WritePlan, plan};
+use super::planner::{Expectation, KeyChange, PlanInput, PlanLimits, WritePlan, plan, plan_keys};
 use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey, Ownership, StoredValue};
 use crate::model::{DesiredState, DesiredValue, UnitKey};
 
@@ -118,6 +119,58 @@ fn run_plan(s: &Scenario) -> WritePlan {
     })
 }
 
+fn run_plan_keys<'k>(s: &Scenario, keys: impl IntoIterator<Item = &'k str>) -> WritePlan {
+    plan_keys(
+        PlanInput {
+            desired: &s.desired,
+            mirror: &s.mirror,
+            ownership: &ownership(),
+            prefix: PREFIX,
+            limits: s.limits,
+            deletions_allowed: s.deletions_allowed,
+        },
+        keys,
+    )
+}
+
+/// The mirror etcd would hold after `plan` ran on `s`.
+fn mirror_after(s: &Scenario, plan: &WritePlan) -> Result<MirrorState, String> {
+    let keys = simulate(s, plan)?
+        .into_iter()
+        .map(|(k, (v, rev))| {
+            let value = StoredValue {
+                canonical: v,
+                create_time: Some(1),
+            };
+            (
+                k,
+                MirroredKey {
+                    value,
+                    mod_revision: rev,
+                    create_revision: rev,
+                },
+            )
+        })
+        .collect();
+    Ok(MirrorState::from_list(keys, 2000))
+}
+
+/// New objects for some units: (unit, its keys and values; none removes it).
+fn unit_changes_strategy() -> impl Strategy<Value = Vec<(u8, Vec<(EtcdKey, u8)>)>> {
+    prop::collection::vec(
+        (
+            0..6u8,
+            prop::collection::vec((key_strategy(), 0..4u8), 0..4),
+        ),
+        0..6,
+    )
+}
+
+/// Writes by someone else: a key put (to a value) or deleted.
+fn foreign_writes_strategy() -> impl Strategy<Value = Vec<(EtcdKey, Option<u8>)>> {
+    prop::collection::vec((key_strategy(), prop::option::of(0..4u8)), 0..5)
+}
+
 type SimState = BTreeMap<String, (Option<CanonicalValue>, i64)>;
 
 /// Executes the plan against a copy of the mirror exactly as etcd would,
@@ -224,6 +277,72 @@ proptest! {
             .collect();
         let again = Scenario { mirror: MirrorState::from_list(keys, 2000), ..s.clone() };
         prop_assert!(run_plan(&again).is_empty());
+    }
+
+    #[test]
+    fn planning_a_superset_of_the_disagreeing_keys_gives_the_full_plan(
+        s in scenario_strategy(),
+        extra in prop::collection::vec(any::<bool>(), 0..100),
+    ) {
+        let full = run_plan(&s);
+        let mut keys: BTreeSet<String> = full.changes().map(|c| c.key().as_str().to_string()).collect();
+        let every: Vec<String> = s
+            .desired
+            .iter()
+            .map(|(k, _)| k.as_str().to_string())
+            .chain(s.mirror.iter().map(|(k, _)| k.clone()))
+            .collect();
+        keys.extend(every.iter().zip(&extra).filter(|(_, take)| **take).map(|(k, _)| k.clone()));
+        let partial = run_plan_keys(&s, keys.iter().map(String::as_str));
+        prop_assert_eq!(&partial.txns, &full.txns);
+        let all = run_plan_keys(&s, every.iter().map(String::as_str));
+        prop_assert_eq!(&all.txns, &full.txns);
+        prop_assert_eq!(all.deferred_deletions, full.deferred_deletions);
+        let refused: BTreeSet<_> = all.refused.iter().collect();
+        prop_assert_eq!(refused, full.refused.iter().collect::<BTreeSet<_>>());
+    }
+
+    #[test]
+    fn after_a_sync_the_changed_keys_and_the_journal_are_all_that_needs_planning(
+        s in scenario_strategy(),
+        unit_changes in unit_changes_strategy(),
+        foreign in foreign_writes_strategy(),
+    ) {
+        // etcd matches the old desired state (the last sync's).
+        let synced = run_plan(&s);
+        let mut mirror = mirror_after(&s, &synced).map_err(TestCaseError::fail)?;
+        let old = s.desired.clone();
+        let cursor = mirror.cursor();
+        // Then units change, and someone else writes.
+        let mut desired = old.clone();
+        for (unit, objects) in unit_changes {
+            let unit = UnitKey::new("Unit", Some("ns"), &unit.to_string());
+            desired.replace_unit(&unit, objects.into_iter().map(|(k, v)| (k, value(v))));
+        }
+        let mut revision = 3000;
+        for (key, write) in foreign {
+            revision += 1;
+            let event = match write {
+                Some(v) => MirrorEvent::Put {
+                    key: key.as_str().to_string(),
+                    value: StoredValue::parse(&value(v).stamped(1, revision)),
+                    mod_revision: revision,
+                    create_revision: revision,
+                },
+                None => MirrorEvent::Delete { key: key.as_str().to_string(), revision },
+            };
+            mirror.apply_watch([event], revision);
+        }
+        let next = Scenario { mirror, desired, ..s.clone() };
+        let journal = next.mirror.changed_since(cursor).expect("the journal covers it");
+        let keys: Vec<&str> = next
+            .desired
+            .changed_keys(&old)
+            .map(|k| k.as_str())
+            .chain(journal)
+            .collect();
+        let incremental = run_plan_keys(&next, keys);
+        prop_assert_eq!(incremental.txns, run_plan(&next).txns);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::apisix::{CanonicalValue, EtcdKey, Ownership};
 
-use super::mirror::MirrorState;
-use crate::model::{DesiredState, UnitKey};
+use super::mirror::{MirrorState, MirroredKey};
+use crate::model::{DesiredState, DesiredValue, UnitKey};
 
 /// Per-transaction limits. etcd allows 128 operations (`--max-txn-ops`, and
 /// the count includes compares) and 1.5 MiB per request by default.
@@ -146,28 +146,93 @@ pub struct PlanInput<'a> {
     pub deletions_allowed: bool,
 }
 
-/// Computes the write plan. Deterministic: the same input gives the same plan.
+/// Computes the write plan over every desired and stored key.
+/// Deterministic: the same input gives the same plan.
 pub fn plan(input: PlanInput<'_>) -> WritePlan {
-    let mut result = WritePlan::default();
-
-    // Puts, grouped by unit.
-    let mut puts_by_unit: BTreeMap<&UnitKey, Vec<KeyChange>> = BTreeMap::new();
+    let mut builder = PlanBuilder::new(input);
     // Stored keys that are desired: the orphan pass below skips them without
     // looking each one up in the desired state again.
     let mut desired_and_stored: HashSet<&str> = HashSet::with_capacity(input.desired.len());
     for (key, desired) in input.desired.iter() {
-        if !input.ownership.owns(key) {
-            result.refused.push(key.clone());
-            continue;
-        }
         let stored = input.mirror.get(key.as_str());
         if stored.is_some() {
             desired_and_stored.insert(key.as_str());
         }
-        if stored.and_then(|s| s.canonical()) == Some(&desired.value) {
+        builder.desired(key, desired, stored);
+    }
+    for (raw, stored) in input.mirror.iter() {
+        if desired_and_stored.contains(raw.as_str()) {
             continue;
         }
-        puts_by_unit
+        if let Ok(key) = EtcdKey::parse(input.prefix, raw) {
+            builder.orphan(key, stored);
+        }
+    }
+    builder.finish()
+}
+
+/// The plan [`plan`] would give, looking only at `keys` (raw etcd keys):
+/// those whose desired or stored value may have changed since etcd last
+/// matched the desired state. Costs the number of keys given, not the size
+/// of the desired state; the sync engine uses it between full resyncs.
+pub fn plan_keys<'k>(input: PlanInput<'_>, keys: impl IntoIterator<Item = &'k str>) -> WritePlan {
+    // In write order (and each once), as the full plan visits them.
+    let keys: std::collections::BTreeSet<EtcdKey> = keys
+        .into_iter()
+        .filter_map(|raw| EtcdKey::parse(input.prefix, raw).ok())
+        .collect();
+    let mut builder = PlanBuilder::new(input);
+    for key in keys {
+        let stored = input.mirror.get(key.as_str());
+        match input.desired.get(&key) {
+            Some(desired) => {
+                // The desired state's own key, so the plan borrows from it.
+                let key = input.desired.key(&key).unwrap_or(&key).clone();
+                builder.desired(&key, desired, stored);
+            }
+            None => {
+                if let Some(stored) = stored {
+                    builder.orphan(key, stored);
+                }
+            }
+        }
+    }
+    builder.finish()
+}
+
+/// Collects what each key needs, then orders and packs it.
+struct PlanBuilder<'a> {
+    input: PlanInput<'a>,
+    result: WritePlan,
+    /// Puts, grouped by unit.
+    puts_by_unit: BTreeMap<&'a UnitKey, Vec<KeyChange>>,
+    /// Deletions of objects that refer to others (routes, ...).
+    referring_deletes: Vec<KeyChange>,
+    /// Deletions of the objects referred to.
+    dependency_deletes: Vec<KeyChange>,
+}
+
+impl<'a> PlanBuilder<'a> {
+    fn new(input: PlanInput<'a>) -> PlanBuilder<'a> {
+        PlanBuilder {
+            input,
+            result: WritePlan::default(),
+            puts_by_unit: BTreeMap::new(),
+            referring_deletes: Vec::new(),
+            dependency_deletes: Vec::new(),
+        }
+    }
+
+    /// A desired key: put unless stored as desired; refused unless owned.
+    fn desired(&mut self, key: &EtcdKey, desired: &'a DesiredValue, stored: Option<&MirroredKey>) {
+        if !self.input.ownership.owns(key) {
+            self.result.refused.push(key.clone());
+            return;
+        }
+        if stored.and_then(|s| s.canonical()) == Some(&desired.value) {
+            return;
+        }
+        self.puts_by_unit
             .entry(&desired.unit)
             .or_default()
             .push(KeyChange::Put {
@@ -180,73 +245,70 @@ pub fn plan(input: PlanInput<'_>) -> WritePlan {
                 },
             });
     }
-    // Desired state iterates keys in write order, so each unit's puts are
-    // already in directory order; units are ordered by the highest
-    // directory they write, so referred-to objects land first.
-    let mut put_groups: Vec<(usize, &UnitKey, Vec<KeyChange>)> = puts_by_unit
-        .into_iter()
-        .map(|(unit, changes)| {
-            let level = changes
-                .iter()
-                .map(|c| c.key().dir().write_rank())
-                .max()
-                .unwrap_or(0);
-            (level, unit, changes)
-        })
-        .collect();
-    put_groups.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
 
-    // Orphans: owned object keys in etcd that nothing desires.
-    let mut referring_deletes = Vec::new();
-    let mut dependency_deletes = Vec::new();
-    for (raw, stored) in input.mirror.iter() {
-        if desired_and_stored.contains(raw.as_str()) {
-            continue;
+    /// A stored key nothing desires: deleted if owned (and deletions are
+    /// allowed).
+    fn orphan(&mut self, key: EtcdKey, stored: &MirroredKey) {
+        if !self.input.ownership.owns(&key) {
+            return;
         }
-        let Ok(key) = EtcdKey::parse(input.prefix, raw) else {
-            continue;
-        };
-        if !input.ownership.owns(&key) {
-            continue;
+        if !self.input.deletions_allowed {
+            self.result.deferred_deletions += 1;
+            return;
         }
-        if !input.deletions_allowed {
-            result.deferred_deletions += 1;
-            continue;
-        }
+        let referring = key.dir().is_referring();
         let change = KeyChange::Delete {
-            key: key.clone(),
+            key,
             expect_mod_revision: stored.mod_revision,
         };
-        if key.dir().is_referring() {
-            referring_deletes.push(change);
+        if referring {
+            self.referring_deletes.push(change);
         } else {
-            dependency_deletes.push(change);
+            self.dependency_deletes.push(change);
         }
     }
-    // Reverse write order: later directories are deleted first.
-    for deletes in [&mut referring_deletes, &mut dependency_deletes] {
-        deletes.sort_by(|a, b| {
-            b.key()
-                .dir()
-                .cmp(&a.key().dir())
-                .then_with(|| a.key().cmp(b.key()))
-        });
-    }
 
-    let mut packer = Packer::new(input.limits);
-    for (_, _, group) in put_groups {
-        packer.add_group(group);
+    fn finish(mut self) -> WritePlan {
+        // Keys are visited in write order, so each unit's puts are already in
+        // directory order; units are ordered by the highest directory they
+        // write, so referred-to objects land first.
+        let mut put_groups: Vec<(usize, &UnitKey, Vec<KeyChange>)> = self
+            .puts_by_unit
+            .into_iter()
+            .map(|(unit, changes)| {
+                let level = changes
+                    .iter()
+                    .map(|c| c.key().dir().write_rank())
+                    .max()
+                    .unwrap_or(0);
+                (level, unit, changes)
+            })
+            .collect();
+        put_groups.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        // Reverse write order: later directories are deleted first.
+        for deletes in [&mut self.referring_deletes, &mut self.dependency_deletes] {
+            deletes.sort_by(|a, b| {
+                b.key()
+                    .dir()
+                    .cmp(&a.key().dir())
+                    .then_with(|| a.key().cmp(b.key()))
+            });
+        }
+        let mut packer = Packer::new(self.input.limits);
+        for (_, _, group) in put_groups {
+            packer.add_group(group);
+        }
+        packer.barrier();
+        for change in self.referring_deletes {
+            packer.add_group(vec![change]);
+        }
+        packer.barrier();
+        for change in self.dependency_deletes {
+            packer.add_group(vec![change]);
+        }
+        self.result.txns = packer.finish();
+        self.result
     }
-    packer.barrier();
-    for change in referring_deletes {
-        packer.add_group(vec![change]);
-    }
-    packer.barrier();
-    for change in dependency_deletes {
-        packer.add_group(vec![change]);
-    }
-    result.txns = packer.finish();
-    result
 }
 
 /// Packs groups of changes into transactions: a group that fits in one

@@ -7,7 +7,7 @@ use crate::api::{ApisixStatus, Condition};
 use crate::model::{DesiredState, UnitKey};
 use crate::plan::MirrorState;
 
-use super::CrStatusInput;
+use crate::model::CrStatusInput;
 
 pub const ACCEPTED: &str = "Accepted";
 pub const PROGRAMMED: &str = "Programmed";

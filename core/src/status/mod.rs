@@ -3,13 +3,14 @@
 //! load-balancer addresses. The writer (in the operator crate) only sends it.
 
 mod build;
+
+pub use build::publish_service_lb;
 mod conditions;
 mod ingress_lb;
-mod view;
 
+pub use crate::model::{CrStatusInput, StatusView, UnitFailure};
 pub use conditions::{
     ACCEPTED, PROGRAMMED, ProgrammedState, desired_conditions, needs_update, programmed_state,
     programmed_units,
 };
 pub use ingress_lb::{LoadBalancerSource, desired_lb, entry, service_addresses};
-pub use view::{CrStatusInput, StatusView, UnitFailure};

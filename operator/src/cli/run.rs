@@ -253,6 +253,7 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
             controller: settings.translation.controller_name.clone(),
             identity: identity.clone(),
             lb_source: settings.lb_source.clone(),
+            prefix: settings.translation.prefix.clone(),
             desired: index.desired.clone(),
             mirror: replica.mirror.clone(),
             mirror_revision: replica.mirror_revision.clone(),

@@ -16,6 +16,13 @@ use crate::status::{LoadBalancerSource, StatusView};
 use crate::sync::DesiredState;
 use crate::telemetry::TranslateMetrics;
 
+/// What the published status view was built from: the index's status
+/// revision and the publish Service's addresses.
+type StatusRevision = (
+    u64,
+    Option<Vec<k8s_openapi::api::networking::v1::IngressLoadBalancerIngress>>,
+);
+
 /// Changes applied before one flush, at most (so a flood of events cannot
 /// delay translation indefinitely).
 const MAX_BATCH: usize = 10_000;
@@ -46,7 +53,7 @@ impl IndexTask {
         recompute.tick().await;
         // The arrival of the oldest change not yet published.
         let mut pending_since: Option<Instant> = None;
-        let mut status_built_at: Option<u64> = None;
+        let mut status_built_at: Option<StatusRevision> = None;
         loop {
             tokio::select! {
                 message = self.changes.recv() => {
@@ -88,7 +95,7 @@ impl IndexTask {
 
     /// Translates the dirty units and publishes; `status_built_at` is the
     /// index's status revision the last status view was built at.
-    fn flush(&mut self, status_built_at: &mut Option<u64>) {
+    fn flush(&mut self, status_built_at: &mut Option<StatusRevision>) {
         for outcome in self.index.flush() {
             match outcome {
                 UnitOutcome::Failed { unit, error } => {
@@ -129,19 +136,17 @@ impl IndexTask {
         });
         self.ready
             .send_if_modified(|ready| !std::mem::replace(ready, true));
-        // Endpoint churn re-translates units but changes nothing the status
-        // view reads: skip rebuilding it (O(served objects)) then.
-        if *status_built_at == Some(self.index.status_revision()) {
+        // The index keeps the view current as it flushes; publishing it is
+        // an O(1) clone, done only when it (or the publish Service's
+        // addresses) changed.
+        let publish_lb = crate::status::publish_service_lb(&self.index, self.lb_source.as_ref());
+        let revision = (self.index.status_revision(), publish_lb.clone());
+        if status_built_at.as_ref() == Some(&revision) {
             return;
         }
-        *status_built_at = Some(self.index.status_revision());
-        let view = self.index.status_view(self.lb_source.as_ref());
-        self.status.send_if_modified(|current| {
-            if **current == view {
-                return false;
-            }
-            *current = Arc::new(view);
-            true
-        });
+        *status_built_at = Some(revision);
+        let mut view = self.index.status().clone();
+        view.publish_service_lb = publish_lb;
+        self.status.send_replace(Arc::new(view));
     }
 }

@@ -1,38 +1,255 @@
-//! The leader-only status writer.
+//! The leader-only status writer: Warning Events for failed units, CR
+//! conditions and the Ingress load-balancer status.
+//!
+//! It follows the status view, the desired state and the etcd mirror, and
+//! each time one moves it looks only at the units whose inputs changed (a
+//! diff of the persistent view, of the desired state, and the mirror's
+//! journal), never at every object: a change costs its own units, whatever
+//! the size of the cluster. Writes are server-side applies with our own
+//! field manager, paced (at most [`WRITES_PER_SECOND`], [`IN_FLIGHT`] at a
+//! time) so that thousands of conditions after a cold sync trickle out in
+//! the background, and each is checked against current leadership first.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::networking::v1::Ingress;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::StreamExt;
+use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
+use tokio::time::Instant;
 
-use super::{LoadBalancerSource, StatusView, desired_lb};
-use super::{desired_conditions, needs_update, programmed_units};
+use super::{
+    CrStatusInput, LoadBalancerSource, StatusView, desired_conditions, desired_lb, needs_update,
+    programmed_units,
+};
 use crate::api::ApisixStatus;
+use crate::apisix::EtcdKey;
 use crate::leader::Leadership;
-use crate::sync::UnitKey;
+use crate::model::{DiffItem, ObjectKey};
 use crate::sync::mirror_task::read_mirror;
-use crate::sync::{DesiredState, SharedMirror};
+use crate::sync::{DesiredState, JournalCursor, MirrorState, SharedMirror, UnitKey};
+
+/// The field manager of every status the operator applies.
+pub const FIELD_MANAGER: &str = "apisix-operator";
+/// Status writes per second, at most.
+pub const WRITES_PER_SECOND: u32 = 100;
+/// Status writes in flight at once, at most.
+pub const IN_FLIGHT: usize = 4;
+/// Units handled per round, so a flood of pending statuses never delays
+/// noticing newer changes for long.
+const ROUND: usize = 128;
+/// After a failed write, its unit is tried again this much later.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct StatusWriter {
     pub client: kube::Client,
     pub controller: String,
     pub identity: String,
     pub lb_source: Option<LoadBalancerSource>,
+    /// The APISIX prefix (mirror keys are matched to units through it).
+    pub prefix: String,
     /// The desired state and the etcd mirror tell whether a unit is programmed.
     pub desired: watch::Receiver<Arc<DesiredState>>,
     pub mirror: SharedMirror,
     pub mirror_revision: watch::Receiver<i64>,
 }
 
+/// What one term (one Lease token) has seen, has left to do and has written.
+struct Term {
+    token: i64,
+    view: Arc<StatusView>,
+    desired: Arc<DesiredState>,
+    mirror_cursor: JournalCursor,
+    /// Units whose conditions must be looked at again.
+    conditions: BTreeSet<UnitKey>,
+    failures: BTreeSet<UnitKey>,
+    ingresses: BTreeSet<ObjectKey>,
+    /// Units retried after a failed write, and when.
+    retries: Vec<(Instant, UnitKey)>,
+    /// Conditions written in this term (the watch echoes them later).
+    written: BTreeMap<UnitKey, ApisixStatus>,
+    /// Failures reported in this term, by unit → message.
+    reported: BTreeMap<UnitKey, String>,
+    /// Units whose Programmed depends on other units (an ApisixUpstream on
+    /// the routes using it): member → units depending on it.
+    members: BTreeMap<UnitKey, BTreeSet<UnitKey>>,
+}
+
+impl Term {
+    /// A new term: everything is looked at once.
+    fn start(
+        token: i64,
+        view: Arc<StatusView>,
+        desired: Arc<DesiredState>,
+        mirror: &MirrorState,
+    ) -> Term {
+        let mut term = Term {
+            token,
+            view: Arc::new(StatusView::default()),
+            desired: desired.clone(),
+            mirror_cursor: mirror.cursor(),
+            conditions: BTreeSet::new(),
+            failures: BTreeSet::new(),
+            ingresses: BTreeSet::new(),
+            retries: Vec::new(),
+            written: BTreeMap::new(),
+            reported: BTreeMap::new(),
+            members: BTreeMap::new(),
+        };
+        term.take_view(view);
+        term.ingresses = term.view.served_ingresses.keys().cloned().collect();
+        term
+    }
+
+    /// Notes what changed in the view since the last one seen.
+    fn take_view(&mut self, view: Arc<StatusView>) {
+        let old = std::mem::replace(&mut self.view, view);
+        let view = self.view.clone();
+        for item in old.crs.diff(&view.crs) {
+            let (unit, before, after) = match item {
+                DiffItem::Add(unit, entry) => (unit, None, Some(entry)),
+                DiffItem::Remove(unit, entry) => (unit, Some(entry), None),
+                DiffItem::Update {
+                    old: (unit, before),
+                    new: (_, after),
+                } => (unit, Some(before), Some(after)),
+            };
+            self.track_members(unit, before, after);
+            self.conditions.insert(unit.clone());
+        }
+        for item in old.failures.diff(&view.failures) {
+            self.failures.insert(diff_key(item).clone());
+        }
+        if old.publish_service_lb != view.publish_service_lb {
+            self.ingresses.extend(view.served_ingresses.keys().cloned());
+        }
+        for item in old.served_ingresses.diff(&view.served_ingresses) {
+            self.ingresses.insert(diff_key(item).clone());
+        }
+    }
+
+    fn track_members(
+        &mut self,
+        unit: &UnitKey,
+        before: Option<&CrStatusInput>,
+        after: Option<&CrStatusInput>,
+    ) {
+        let others = |entry: Option<&CrStatusInput>| -> Vec<UnitKey> {
+            entry
+                .into_iter()
+                .flat_map(|e| e.units.iter())
+                .filter(|member| *member != unit)
+                .cloned()
+                .collect()
+        };
+        for member in others(before) {
+            if let Some(set) = self.members.get_mut(&member) {
+                set.remove(unit);
+                if set.is_empty() {
+                    self.members.remove(&member);
+                }
+            }
+        }
+        for member in others(after) {
+            self.members.entry(member).or_default().insert(unit.clone());
+        }
+    }
+
+    /// Notes the units whose objects changed in the desired state or in etcd.
+    fn take_objects(&mut self, desired: Arc<DesiredState>, mirror: &MirrorState, prefix: &str) {
+        let mut units = desired.changed_units(&self.desired);
+        match mirror.changed_since(self.mirror_cursor) {
+            Some(keys) => units.extend(
+                keys.into_iter()
+                    .filter_map(|raw| EtcdKey::parse(prefix, raw).ok())
+                    .filter_map(|key| desired.unit_of(&key).cloned()),
+            ),
+            // The journal cannot tell: look at every unit.
+            None => units.extend(self.view.crs.keys().cloned()),
+        }
+        for unit in units {
+            if let Some(dependents) = self.members.get(&unit) {
+                self.conditions.extend(dependents.iter().cloned());
+            }
+            self.conditions.insert(unit);
+        }
+        self.desired = desired;
+        self.mirror_cursor = mirror.cursor();
+    }
+
+    fn take_due_retries(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self.retries.drain(..).partition(|(at, _)| *at <= now);
+        self.retries = later;
+        self.conditions
+            .extend(due.into_iter().map(|(_, unit)| unit));
+    }
+
+    fn idle(&self) -> bool {
+        self.conditions.is_empty() && self.failures.is_empty() && self.ingresses.is_empty()
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        self.retries.iter().map(|(at, _)| *at).min()
+    }
+}
+
+fn diff_key<'a, K, V>(item: DiffItem<'a, 'a, K, V>) -> &'a K {
+    match item {
+        DiffItem::Add(key, _)
+        | DiffItem::Remove(key, _)
+        | DiffItem::Update { new: (key, _), .. } => key,
+    }
+}
+
+fn take_batch<T: Ord + Clone>(set: &mut BTreeSet<T>, max: usize) -> Vec<T> {
+    let batch: Vec<T> = set.iter().take(max).cloned().collect();
+    for item in &batch {
+        set.remove(item);
+    }
+    batch
+}
+
+/// Spaces writes out to at most [`WRITES_PER_SECOND`].
+struct Pacer {
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let interval = Duration::from_secs(1) / WRITES_PER_SECOND;
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(Instant::now());
+            *next = at + interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// One status write.
+enum Write {
+    Conditions {
+        unit: UnitKey,
+        input: Box<CrStatusInput>,
+        wanted: ApisixStatus,
+    },
+    LoadBalancer {
+        key: ObjectKey,
+        want: Vec<IngressLoadBalancerIngress>,
+    },
+}
+
 impl StatusWriter {
     pub async fn run(
         self,
-        mut view: watch::Receiver<std::sync::Arc<StatusView>>,
+        mut view: watch::Receiver<Arc<StatusView>>,
         mut leadership: watch::Receiver<Leadership>,
     ) {
         let recorder = Recorder::new(
@@ -42,139 +259,234 @@ impl StatusWriter {
                 instance: Some(self.identity.clone()),
             },
         );
-        // Failures already reported in this term, by unit → message.
-        let mut reported: BTreeMap<UnitKey, String> = BTreeMap::new();
-        // CR statuses written in this term (the watch echoes them later).
-        let mut written: BTreeMap<UnitKey, ApisixStatus> = BTreeMap::new();
+        let pacer = Pacer {
+            next: Mutex::new(Instant::now()),
+        };
         let mut desired = self.desired.clone();
         let mut mirror_revision = self.mirror_revision.clone();
+        let mut term: Option<Term> = None;
         loop {
-            if leadership.borrow_and_update().leading {
-                let current = view.borrow_and_update().clone();
+            let now = leadership.borrow_and_update().clone();
+            if now.leading {
+                let view_now = view.borrow_and_update().clone();
                 let desired_now = desired.borrow_and_update().clone();
                 mirror_revision.borrow_and_update();
-                self.report_failures(&recorder, &current, &mut reported)
-                    .await;
-                self.write_lb(&current).await;
-                self.write_cr_statuses(&current, &desired_now, &mut written)
-                    .await;
+                let mirror = read_mirror(&self.mirror);
+                match term.as_mut().filter(|t| t.token == now.token) {
+                    Some(t) => {
+                        t.take_view(view_now);
+                        t.take_objects(desired_now, &mirror, &self.prefix);
+                    }
+                    None => {
+                        term = Some(Term::start(now.token, view_now, desired_now, &mirror));
+                    }
+                }
             } else {
-                reported.clear();
-                written.clear();
+                term = None;
             }
+            if let Some(t) = term.as_mut() {
+                t.take_due_retries();
+                if !t.idle() {
+                    self.round(t, &recorder, &pacer, &leadership).await;
+                    continue;
+                }
+            }
+            let retry = term.as_ref().and_then(Term::next_retry);
             tokio::select! {
                 changed = view.changed() => if changed.is_err() { return },
                 changed = leadership.changed() => if changed.is_err() { return },
                 changed = desired.changed() => if changed.is_err() { return },
                 changed = mirror_revision.changed() => if changed.is_err() { return },
+                _ = sleep_until_some(retry) => {}
             }
         }
     }
 
-    /// `Accepted` and `Programmed` on every served CR, written only when
-    /// they differ from what the object already says.
-    async fn write_cr_statuses(
+    /// Handles up to [`ROUND`] pending units: Events, then conditions and
+    /// load-balancer statuses that differ from what the objects say.
+    async fn round(
         &self,
-        view: &StatusView,
-        desired: &DesiredState,
-        written: &mut BTreeMap<UnitKey, ApisixStatus>,
-    ) {
-        let now = jiff::Timestamp::now().to_string();
-        written.retain(|unit, _| view.crs.contains_key(unit));
-        for (unit, input) in &view.crs {
-            let programmed = {
-                let mirror = read_mirror(&self.mirror);
-                programmed_units(desired, &mirror, &input.units)
-            };
-            let wanted = desired_conditions(input, programmed, &now);
-            if !needs_update(input.current.as_ref(), &wanted) {
-                written.remove(unit);
-                continue;
-            }
-            if written
-                .get(unit)
-                .is_some_and(|last| !needs_update(Some(last), &wanted))
-            {
-                continue;
-            }
-            let name = input.object.name.clone().unwrap_or_default();
-            let api: Api<DynamicObject> = match &input.object.namespace {
-                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &input.api_resource),
-                None => Api::all_with(self.client.clone(), &input.api_resource),
-            };
-            let patch = json!({"status": wanted});
-            let result = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)),
-            )
-            .await;
-            match result {
-                Ok(Ok(_)) => {
-                    written.insert(unit.clone(), wanted);
-                }
-                Ok(Err(err)) => tracing::warn!(%unit, error = %err, "could not update the status"),
-                Err(_) => tracing::warn!(%unit, "updating the status timed out"),
-            }
-        }
-    }
-
-    async fn report_failures(
-        &self,
+        term: &mut Term,
         recorder: &Recorder,
-        view: &StatusView,
-        reported: &mut BTreeMap<UnitKey, String>,
+        pacer: &Pacer,
+        leadership: &watch::Receiver<Leadership>,
     ) {
-        reported.retain(|unit, _| view.failures.contains_key(unit));
-        for (unit, failure) in &view.failures {
-            if reported.get(unit) == Some(&failure.message) {
-                continue;
-            }
-            let event = Event {
-                type_: EventType::Warning,
-                reason: "TranslationFailed".into(),
-                note: Some(format!(
-                    "{} (the last good APISIX objects stay in place)",
-                    failure.message
-                )),
-                action: "Translate".into(),
-                secondary: None,
-            };
-            match recorder.publish(&event, &failure.object).await {
-                Ok(()) => {
-                    reported.insert(unit.clone(), failure.message.clone());
+        for unit in take_batch(&mut term.failures, ROUND) {
+            self.report_failure(term, recorder, &unit).await;
+        }
+        let now = jiff::Timestamp::now().to_string();
+        let mut writes: Vec<Write> = take_batch(&mut term.conditions, ROUND)
+            .into_iter()
+            .filter_map(|unit| conditions_write(term, &self.mirror, unit, &now))
+            .collect();
+        if let Some(source) = &self.lb_source
+            && let Some(want) = desired_lb(source, term.view.publish_service_lb.as_ref())
+        {
+            for key in take_batch(&mut term.ingresses, ROUND) {
+                let current = term.view.served_ingresses.get(&key);
+                if current.is_some_and(|current| *current != want) {
+                    writes.push(Write::LoadBalancer {
+                        key,
+                        want: want.clone(),
+                    });
                 }
-                Err(err) => tracing::warn!(%unit, error = %err, "could not publish an Event"),
+            }
+        } else {
+            term.ingresses.clear();
+        }
+        let token = term.token;
+        let results: Vec<(Write, bool)> = futures::stream::iter(writes)
+            .map(|write| async move {
+                pacer.wait().await;
+                let current = leadership.borrow().clone();
+                if !current.leading || current.token != token {
+                    return (write, false);
+                }
+                let ok = self.apply(&write).await;
+                (write, ok)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for (write, ok) in results {
+            match (write, ok) {
+                (Write::Conditions { unit, wanted, .. }, true) => {
+                    term.written.insert(unit, wanted);
+                }
+                (Write::Conditions { unit, .. }, false) => {
+                    term.retries.push((Instant::now() + RETRY_AFTER, unit));
+                }
+                (Write::LoadBalancer { key, .. }, true) => {
+                    tracing::info!(ingress = %key, "updated the load-balancer status");
+                }
+                (Write::LoadBalancer { key, .. }, false) => {
+                    term.ingresses.insert(key);
+                }
             }
         }
     }
 
-    async fn write_lb(&self, view: &StatusView) {
-        let Some(source) = &self.lb_source else {
+    async fn report_failure(&self, term: &mut Term, recorder: &Recorder, unit: &UnitKey) {
+        let Some(failure) = term.view.failures.get(unit) else {
+            term.reported.remove(unit);
             return;
         };
-        let Some(want) = desired_lb(source, view.publish_service_lb.as_ref()) else {
+        if term.reported.get(unit) == Some(&failure.message) {
             return;
+        }
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "TranslationFailed".into(),
+            note: Some(format!(
+                "{} (the last good APISIX objects stay in place)",
+                failure.message
+            )),
+            action: "Translate".into(),
+            secondary: None,
         };
-        for (key, current) in &view.served_ingresses {
-            if *current == want {
-                continue;
+        match recorder.publish(&event, &failure.object).await {
+            Ok(()) => {
+                term.reported.insert(unit.clone(), failure.message.clone());
             }
-            let api: Api<Ingress> = Api::namespaced(self.client.clone(), &key.namespace);
-            let patch = json!({"status": {"loadBalancer": {"ingress": want}}});
-            let result = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&patch)),
-            )
-            .await;
-            match result {
-                Ok(Ok(_)) => tracing::info!(ingress = %key, "updated the load-balancer status"),
-                Ok(Err(err)) => {
-                    tracing::warn!(ingress = %key, error = %err, "could not update the load-balancer status")
-                }
-                Err(_) => {
-                    tracing::warn!(ingress = %key, "updating the load-balancer status timed out")
-                }
+            Err(err) => {
+                tracing::warn!(%unit, error = %err, "could not publish an Event");
+                term.failures.insert(unit.clone());
             }
         }
+    }
+
+    /// One server-side apply of a status; whether it succeeded.
+    async fn apply(&self, write: &Write) -> bool {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let (what, result) = match write {
+            Write::Conditions {
+                unit,
+                input,
+                wanted,
+            } => {
+                let name = input.object.name.clone().unwrap_or_default();
+                let api: Api<DynamicObject> = match &input.object.namespace {
+                    Some(ns) => Api::namespaced_with(self.client.clone(), ns, &input.api_resource),
+                    None => Api::all_with(self.client.clone(), &input.api_resource),
+                };
+                let body = json!({
+                    "apiVersion": input.api_resource.api_version,
+                    "kind": input.api_resource.kind,
+                    "metadata": {"name": name},
+                    "status": wanted,
+                });
+                let patch = Patch::Apply(&body);
+                let call = api.patch_status(&name, &params, &patch);
+                (unit.to_string(), timed(call).await.map(|_| ()))
+            }
+            Write::LoadBalancer { key, want } => {
+                let api: Api<Ingress> = Api::namespaced(self.client.clone(), &key.namespace);
+                let body = json!({
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "Ingress",
+                    "metadata": {"name": key.name},
+                    "status": {"loadBalancer": {"ingress": want}},
+                });
+                let patch = Patch::Apply(&body);
+                let call = api.patch_status(&key.name, &params, &patch);
+                (format!("Ingress/{key}"), timed(call).await.map(|_| ()))
+            }
+        };
+        if let Err(error) = &result {
+            tracing::warn!(object = %what, %error, "could not update the status");
+        }
+        result.is_ok()
+    }
+}
+
+/// The conditions write `unit` needs, if any: none when the object (or our
+/// latest write, not yet echoed by the watch) already says so.
+fn conditions_write(
+    term: &mut Term,
+    mirror: &SharedMirror,
+    unit: UnitKey,
+    now: &str,
+) -> Option<Write> {
+    let Some(input) = term.view.crs.get(&unit).cloned() else {
+        term.written.remove(&unit);
+        return None;
+    };
+    let programmed = {
+        let mirror = read_mirror(mirror);
+        programmed_units(&term.desired, &mirror, &input.units)
+    };
+    let wanted = desired_conditions(&input, programmed, now);
+    if !needs_update(input.current.as_ref(), &wanted) {
+        term.written.remove(&unit);
+        return None;
+    }
+    if term
+        .written
+        .get(&unit)
+        .is_some_and(|last| !needs_update(Some(last), &wanted))
+    {
+        return None;
+    }
+    Some(Write::Conditions {
+        unit,
+        input: Box::new(input),
+        wanted,
+    })
+}
+
+async fn timed<T>(
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("timed out after {CALL_TIMEOUT:?}")),
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

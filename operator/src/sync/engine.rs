@@ -13,7 +13,7 @@ use super::DesiredState;
 use super::etcd_read;
 use super::mirror_task::{SharedMirror, read_mirror, write_mirror};
 use super::writer::{EtcdWriter, WriteError, WriteReport};
-use super::{PlanInput, PlanLimits, WritePlan, plan};
+use super::{JournalCursor, PlanInput, PlanLimits, WritePlan, plan, plan_keys};
 use crate::apisix::Ownership;
 use crate::leader::{self, FenceClaim, FenceError, FenceKey, LeaderHandle};
 use crate::telemetry::SyncMetrics;
@@ -61,7 +61,24 @@ pub struct EngineInputs {
     /// When the oldest watch change behind the current desired state
     /// arrived (for the event-to-commit latency); `None` when unknown.
     pub changed_at: Option<watch::Receiver<Option<std::time::Instant>>>,
+    /// The mirror's revision: it moves on every change the etcd watch sees,
+    /// so a foreign change to an owned key is repaired at once.
+    pub mirror_revision: watch::Receiver<i64>,
 }
+
+/// What etcd held, as far as the mirror saw, after the last successful sync
+/// of this term: the next sync only needs to look at what changed since
+/// (in the desired state and in the mirror's journal).
+struct Synced {
+    desired: Arc<DesiredState>,
+    /// The mirror's journal position when that sync planned.
+    mirror_cursor: JournalCursor,
+    deletions_allowed: bool,
+}
+
+/// How long the engine waits after a mirror change before re-planning, so
+/// a burst of watch events (often the echo of its own commits) costs one plan.
+const MIRROR_DEBOUNCE: Duration = Duration::from_millis(20);
 
 pub struct SyncEngine {
     config: EngineConfig,
@@ -75,9 +92,11 @@ pub struct SyncEngine {
 }
 
 enum SyncKind {
-    /// Plan against the watch-fed mirror.
+    /// Plan against the watch-fed mirror, looking only at what changed
+    /// since the last sync when that is known.
     Incremental,
-    /// Read etcd afresh first, and count what it finds as drift.
+    /// Read etcd afresh first, plan over every key, and count what it finds
+    /// as drift.
     Full,
 }
 
@@ -210,10 +229,13 @@ impl SyncEngine {
         let mut retry_at: Option<Instant> = None;
         let mut backoff = retry_backoff();
         let mut dirty = true;
+        let mut synced: Option<Synced> = None;
         // A closed input channel means its value is final, not that we
         // should stop leading: stop listening to it and carry on.
         let mut desired_open = true;
         let mut ready_open = true;
+        let mut mirror_open = true;
+        self.inputs.mirror_revision.borrow_and_update();
         loop {
             if !self.still_leading(leadership, claim.token) {
                 return;
@@ -229,7 +251,7 @@ impl SyncEngine {
             };
             if let Some(kind) = kind {
                 self.inputs.desired.borrow_and_update();
-                match self.sync(&claim, kind).await {
+                match self.sync(&claim, kind, &mut synced).await {
                     Ok(()) => {
                         dirty = false;
                         retry_at = None;
@@ -265,6 +287,14 @@ impl SyncEngine {
                     ready_open = changed.is_ok();
                     dirty = true;
                 }
+                changed = self.inputs.mirror_revision.changed(), if mirror_open => {
+                    mirror_open = changed.is_ok();
+                    // Drift is repaired on sight: a foreign write to an
+                    // owned key is in the journal the next plan reads.
+                    tokio::time::sleep(MIRROR_DEBOUNCE).await;
+                    self.inputs.mirror_revision.borrow_and_update();
+                    dirty = true;
+                }
                 _ = leadership.changed() => {}
                 _ = self.inputs.shutdown.changed() => return,
             }
@@ -272,9 +302,15 @@ impl SyncEngine {
     }
 
     /// Plans and writes until etcd matches the desired state, refreshing the
-    /// mirror and re-planning after key conflicts.
-    async fn sync(&mut self, claim: &FenceClaim, kind: SyncKind) -> Result<(), WriteError> {
+    /// mirror and re-planning (over every key) after key conflicts.
+    async fn sync(
+        &mut self,
+        claim: &FenceClaim,
+        kind: SyncKind,
+        synced: &mut Option<Synced>,
+    ) -> Result<(), WriteError> {
         let full = matches!(kind, SyncKind::Full);
+        let started = std::time::Instant::now();
         let mut backoff = retry_backoff();
         let mut refresh = full;
         let mut attempt = 0;
@@ -283,7 +319,8 @@ impl SyncEngine {
             if refresh {
                 self.refresh_mirror().await?;
             }
-            let plan = self.plan();
+            let previous = if refresh { None } else { synced.as_ref() };
+            let (plan, next) = self.plan(previous);
             if !plan.refused.is_empty() {
                 tracing::error!(keys = ?plan.refused, "desired keys this installation does not own were refused");
             }
@@ -297,6 +334,12 @@ impl SyncEngine {
                             .observe(at.elapsed().as_secs_f64());
                     }
                     self.finish(full, &plan, &report);
+                    if full {
+                        self.metrics
+                            .last_resync_duration_seconds
+                            .set(started.elapsed().as_secs_f64());
+                    }
+                    *synced = Some(next);
                     return Ok(());
                 }
                 Err(err @ WriteError::KeyConflict { .. }) if attempt < CONFLICT_ATTEMPTS => {
@@ -312,18 +355,46 @@ impl SyncEngine {
         }
     }
 
-    fn plan(&self) -> WritePlan {
+    /// The plan from the mirror to the current desired state, and what etcd
+    /// will hold once it committed. With `previous` (the last sync's), only
+    /// the keys changed since are looked at: the desired state's changes and
+    /// the mirror journal's. Without it, or when the journal cannot tell,
+    /// every key is.
+    fn plan(&self, previous: Option<&Synced>) -> (WritePlan, Synced) {
         let desired = self.inputs.desired.borrow().clone();
         let mirror = read_mirror(&self.mirror);
         let deletions_allowed = *self.inputs.caches_ready.borrow() && mirror.is_loaded();
-        plan(PlanInput {
+        let input = PlanInput {
             desired: &desired,
             mirror: &mirror,
             ownership: &self.config.ownership,
             prefix: &self.config.prefix,
             limits: self.config.limits,
             deletions_allowed,
-        })
+        };
+        let changed = previous
+            .filter(|p| p.deletions_allowed == deletions_allowed)
+            .and_then(|p| Some((p, mirror.changed_since(p.mirror_cursor)?)));
+        let plan = match changed {
+            Some((previous, journal)) => {
+                self.metrics.count_plan("incremental");
+                let keys = desired
+                    .changed_keys(&previous.desired)
+                    .map(|key| key.as_str())
+                    .chain(journal);
+                plan_keys(input, keys)
+            }
+            None => {
+                self.metrics.count_plan("full");
+                plan(input)
+            }
+        };
+        let next = Synced {
+            desired: desired.clone(),
+            mirror_cursor: mirror.cursor(),
+            deletions_allowed,
+        };
+        (plan, next)
     }
 
     /// A fresh, consistent, paginated read of the prefix replaces the mirror

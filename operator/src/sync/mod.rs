@@ -11,8 +11,8 @@ pub mod writer;
 
 pub use apisix_operator_core::model::{DesiredState, DesiredValue, UnitKey};
 pub use apisix_operator_core::plan::{
-    Expectation, KeyChange, MirrorEvent, MirrorState, MirroredKey, PlanInput, PlanLimits,
-    PlannedTxn, WritePlan, plan,
+    Expectation, JournalCursor, KeyChange, MirrorEvent, MirrorState, MirroredKey, PlanInput,
+    PlanLimits, PlannedTxn, WritePlan, plan, plan_keys,
 };
 pub use engine::{EngineConfig, EngineInputs, EngineStatus, SyncEngine};
 pub use mirror_task::{MirrorTask, SharedMirror};

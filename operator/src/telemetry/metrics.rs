@@ -33,6 +33,11 @@ pub struct TxnLabels {
     pub result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlanLabels {
+    pub mode: &'static str,
+}
+
 /// The sync engine's metrics. Cloning shares the underlying series.
 #[derive(Clone)]
 pub struct SyncMetrics {
@@ -49,6 +54,8 @@ pub struct SyncMetrics {
     pub mirror_lists: Counter,
     pub write_duration_seconds: Histogram,
     pub event_to_commit_seconds: Histogram,
+    pub plans: Family<PlanLabels, Counter>,
+    pub last_resync_duration_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for SyncMetrics {
@@ -66,14 +73,16 @@ impl Default for SyncMetrics {
             mirror_revision_lag: Gauge::default(),
             mirror_lists: Counter::default(),
             write_duration_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
-            event_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            event_to_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            plans: Family::default(),
+            last_resync_duration_seconds: Gauge::default(),
         }
     }
 }
 
 impl SyncMetrics {
     /// The metric names, as documented in the README (without the prefix).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 15] = [
         "leader",
         "leader_transitions",
         "etcd_transactions",
@@ -87,6 +96,8 @@ impl SyncMetrics {
         "mirror_lists",
         "etcd_write_duration_seconds",
         "event_to_commit_seconds",
+        "sync_plans",
+        "last_resync_duration_seconds",
     ];
 
     pub fn register(&self, registry: &mut Registry) {
@@ -156,11 +167,28 @@ impl SyncMetrics {
             "Duration of one write transaction",
             self.write_duration_seconds.clone(),
         );
+        for mode in ["incremental", "full"] {
+            let _ = self.plans.get_or_create(&PlanLabels { mode });
+        }
+        registry.register(
+            "last_resync_duration_seconds",
+            "Duration of the latest full resync (fresh read of etcd, full plan, writes)",
+            self.last_resync_duration_seconds.clone(),
+        );
+        registry.register(
+            "sync_plans",
+            "Write plans by mode: incremental (only what changed since the last sync) or full (every key)",
+            self.plans.clone(),
+        );
         registry.register(
             "event_to_commit_seconds",
             "From a watch change reaching the index to the leader committing its effect to etcd",
             self.event_to_commit_seconds.clone(),
         );
+    }
+
+    pub fn count_plan(&self, mode: &'static str) {
+        self.plans.get_or_create(&PlanLabels { mode }).inc();
     }
 
     fn count_txn_by(&self, result: TxnResult, n: u64) {
