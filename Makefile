@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: provision test demo env lint fmt deploy-manifests clean-cache
+.PHONY: provision test demo env bench lint fmt deploy-manifests clean-cache
 
 provision:
 	bash testenv/provision.sh
@@ -14,6 +14,14 @@ provision:
 test: provision
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+
+## Every benchmark, full size: planner and translation (criterion), bulk
+## etcd writes, failover, and the real binary end to end at 1,000 and 10,000
+## ApisixRoutes + 2,000 Ingresses (E2E_SCALES=1000,10000,100000 adds 100k),
+## which writes benches/results/e2e.json and e2e.md. Long: about half an hour.
+bench: provision
+	$(CARGO) build --release --quiet -p apisix-operator
+	$(CARGO) bench -p apisix-operator-benches
 
 ## The operator's main job end to end, locally: starts kube-apiserver and
 ## etcd, applies examples/, runs three replicas, shows the leader, the keys

@@ -75,7 +75,9 @@ fn main() {
     let markdown = report.markdown();
     println!("{markdown}");
     if full {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let dir = std::env::var_os("E2E_RESULTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results"));
         std::fs::create_dir_all(&dir).expect("benches/results");
         std::fs::write(
             dir.join("e2e.json"),

@@ -121,8 +121,12 @@ fn translate_config() -> TranslateConfig {
     }
 }
 
-/// The operator binary of the profile this benchmark was built in.
+/// The operator binary of the profile this benchmark was built in, or
+/// `$E2E_OPERATOR_BINARY` (to measure another build side by side).
 pub fn operator_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("E2E_OPERATOR_BINARY") {
+        return PathBuf::from(path);
+    }
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
