@@ -16,12 +16,15 @@
 //! - [`registry`]: the list of every kind;
 //! - [`index`]: the cluster index and the feeder;
 //! - [`plan`]: the etcd mirror's state and the write planner;
-//! - [`status`]: the status view and conditions.
+//! - [`status`]: the status view and conditions;
+//! - [`election`]: the Lease election's decisions (beside the rest: it
+//!   depends on nothing above).
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod apisix;
+pub mod election;
 pub mod index;
 pub mod inputs;
 pub mod model;

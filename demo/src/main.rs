@@ -137,7 +137,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let leader = holder(&leases).await?;
     println!("    leader: {leader}");
     show_keys(&mut etcd).await?;
-    if let Some(report) = apisix_schema::validate(&want, PREFIX)? {
+    {
+        let report = apisix_schema::validate(&want, PREFIX)?;
         println!(
             "    validate.py: {}",
             report.output.lines().last().unwrap_or_default()

@@ -18,6 +18,7 @@ pub mod index;
 pub mod leader;
 pub mod replica;
 pub mod status;
+pub mod supervise;
 pub mod sync;
 pub mod telemetry;
 

@@ -30,9 +30,10 @@ pub struct Replica {
     /// True while the mirror is loaded and watching etcd.
     pub etcd_watching: watch::Receiver<bool>,
     shutdown: watch::Sender<bool>,
-    elector: JoinHandle<()>,
-    engine: JoinHandle<()>,
-    mirror_task: JoinHandle<()>,
+    /// The replica's long-lived tasks (a finished one is taken out).
+    elector: Option<JoinHandle<()>>,
+    engine: Option<JoinHandle<()>>,
+    mirror_task: Option<JoinHandle<()>>,
 }
 
 /// What a replica's engine follows: the desired state, cache readiness and
@@ -68,6 +69,7 @@ impl Replica {
         let mirror: SharedMirror = Arc::new(RwLock::new(MirrorState::default()));
         let (revision_tx, mirror_revision) = watch::channel(0);
         let (watching_tx, etcd_watching) = watch::channel(false);
+        let progress = Arc::new(tokio::sync::Notify::new());
         let mirror_task = tokio::spawn(
             MirrorTask {
                 client: etcd.clone(),
@@ -77,6 +79,7 @@ impl Replica {
                 watching: watching_tx,
                 metrics: metrics.clone(),
                 call_timeout: config.engine.etcd_timeout,
+                progress: progress.clone(),
             }
             .run(),
         );
@@ -99,6 +102,8 @@ impl Replica {
                 shutdown: shutdown_rx,
                 changed_at: inputs.changed_at,
                 mirror_revision: mirror_revision.clone(),
+                etcd_watching: etcd_watching.clone(),
+                mirror_progress: progress,
             },
             metrics,
         );
@@ -110,27 +115,67 @@ impl Replica {
             mirror_revision,
             etcd_watching,
             shutdown,
-            elector,
-            engine,
-            mirror_task,
+            elector: Some(elector),
+            engine: Some(engine),
+            mirror_task: Some(mirror_task),
         }
+    }
+
+    /// Waits until one of the replica's tasks (the elector, the engine, the
+    /// etcd mirror) ends, which none should while the replica runs: its name
+    /// and how it ended. Supervision stops the process then.
+    pub async fn died(&mut self) -> (&'static str, String) {
+        let mut tasks: Vec<(&'static str, &mut Option<JoinHandle<()>>)> = vec![
+            ("the Lease elector", &mut self.elector),
+            ("the sync engine", &mut self.engine),
+            ("the etcd mirror", &mut self.mirror_task),
+        ];
+        let running: Vec<_> = tasks
+            .iter_mut()
+            .filter_map(|(name, task)| {
+                let handle = task.as_mut()?;
+                Some(Box::pin(async move { (*name, handle.await) }))
+            })
+            .collect();
+        if running.is_empty() {
+            return std::future::pending().await;
+        }
+        let ((name, ended), _, _) = futures::future::select_all(running).await;
+        for (task_name, task) in tasks {
+            if task_name == name {
+                *task = None;
+            }
+        }
+        (name, crate::supervise::how_it_ended(ended))
     }
 
     /// Graceful stop: the engine finishes its in-flight sync and stops, then
     /// the Lease is released so a successor takes over at once.
     pub async fn shutdown(self) {
+        // First of all, stop campaigning: a follower must not win the Lease
+        // during shutdown only to hand it straight back.
+        self.leader.retire().await;
         let _ = self.shutdown.send(true);
-        let _ = self.engine.await;
+        if let Some(engine) = self.engine {
+            let _ = engine.await;
+        }
         self.leader.release().await;
-        let _ = self.elector.await;
-        self.mirror_task.abort();
+        if let Some(elector) = self.elector {
+            let _ = elector.await;
+        }
+        if let Some(mirror) = self.mirror_task {
+            mirror.abort();
+        }
     }
 
     /// Stops every task at once without releasing anything: what a crash
     /// (SIGKILL) looks like to the rest of the system.
     pub fn abort(self) {
-        self.engine.abort();
-        self.elector.abort();
-        self.mirror_task.abort();
+        for task in [self.engine, self.elector, self.mirror_task]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
     }
 }

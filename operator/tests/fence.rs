@@ -220,6 +220,7 @@ async fn the_mirror_lists_again_when_its_revision_was_compacted() {
             watching: watch::channel(false).0,
             metrics: metrics.clone(),
             call_timeout: TIMEOUT,
+            progress: Default::default(),
         }
         .run(),
     );

@@ -98,7 +98,8 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
         "--identity=crds-a".into(),
         "--listen-address=127.0.0.1:0".into(),
     ];
-    if let Some(schema) = apisix_schema::control_api_schema_path() {
+    {
+        let schema = apisix_schema::control_api_schema_path();
         args.push(format!("--apisix-schema={}", schema.display()));
     }
     // As the chart's ServiceAccount, with the chart's RBAC.

@@ -122,7 +122,8 @@ async fn the_operator_keeps_etcd_equal_to_the_translation_of_the_cluster() {
         "--listen-address=127.0.0.1:0".into(),
     ];
     // Check plugin configurations against APISIX 3.18's schemas when present.
-    if let Some(schema) = apisix_schema::control_api_schema_path() {
+    {
+        let schema = apisix_schema::control_api_schema_path();
         args.push(format!("--apisix-schema={}", schema.display()));
     }
     // As the chart's ServiceAccount, with the chart's RBAC.

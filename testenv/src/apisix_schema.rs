@@ -1,5 +1,6 @@
-//! Checks APISIX keys with `../shared/apisix-schema/validate.py`, the offline
-//! validator that mirrors how the APISIX data plane reads etcd.
+//! Checks APISIX keys with `validate.py`, the offline validator that mirrors
+//! how the APISIX data plane reads etcd (APISIX 3.18's schemas and rules),
+//! shipped in `testenv/apisix-schema/` so that every checkout runs the check.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,25 +18,34 @@ pub struct SchemaReport {
     pub output: String,
 }
 
-/// `$APISIX_SCHEMA_DIR`, else `../shared/apisix-schema` beside the repository.
+/// `$APISIX_SCHEMA_DIR`, else the copy shipped in `testenv/apisix-schema`.
 fn schema_dir() -> PathBuf {
     match std::env::var_os("APISIX_SCHEMA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/apisix-schema"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("apisix-schema"),
     }
 }
 
-/// Where `validate.py` lives; `None` when it is not there.
-pub fn validator_path() -> Option<PathBuf> {
+/// Where `validate.py` lives.
+pub fn validator_path() -> Result<PathBuf, TestEnvError> {
     let script = schema_dir().join("validate.py");
-    script.is_file().then_some(script)
+    if script.is_file() {
+        Ok(script)
+    } else {
+        Err(TestEnvError::io(
+            format!(
+                "{} is missing (set APISIX_SCHEMA_DIR to a directory holding validate.py, core/ and plugins/)",
+                script.display()
+            ),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ))
+    }
 }
 
 /// APISIX 3.18's saved Control API `/v1/schema` response (for the
-/// operator's `--apisix-schema`); `None` when it is not there.
-pub fn control_api_schema_path() -> Option<PathBuf> {
-    let schema = schema_dir().join("control-api-schema.json");
-    schema.is_file().then_some(schema)
+/// operator's `--apisix-schema`): the copy the core crate ships.
+pub fn control_api_schema_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/apisix-schema/control-api-3.18.0.json")
 }
 
 /// Reads every key under `prefix` as a `{key: value}` dump.
@@ -84,15 +94,12 @@ pub async fn stored_objects(
         .collect())
 }
 
-/// Runs the validator on `dump` (keys under `prefix`). Returns `None` when the
-/// validator is not available (no `../shared/apisix-schema`).
+/// Runs the validator on `dump` (keys under `prefix`).
 pub fn validate(
     dump: &BTreeMap<String, serde_json::Value>,
     prefix: &str,
-) -> Result<Option<SchemaReport>, TestEnvError> {
-    let Some(script) = validator_path() else {
-        return Ok(None);
-    };
+) -> Result<SchemaReport, TestEnvError> {
+    let script = validator_path()?;
     let file = tempfile::Builder::new()
         .prefix("apisix-dump-")
         .suffix(".json")
@@ -116,14 +123,14 @@ pub fn validate(
         String::from_utf8_lossy(&output.stderr)
     );
     match output.status.code() {
-        Some(0) => Ok(Some(SchemaReport {
+        Some(0) => Ok(SchemaReport {
             passed: true,
             output: text,
-        })),
-        Some(1) => Ok(Some(SchemaReport {
+        }),
+        Some(1) => Ok(SchemaReport {
             passed: false,
             output: text,
-        })),
+        }),
         _ => Err(TestEnvError::io(
             format!("validate.py could not run ({}): {text}", output.status),
             std::io::Error::other("validator error"),
@@ -132,19 +139,15 @@ pub fn validate(
 }
 
 /// Dumps `prefix` from etcd and panics with the validator's report when any
-/// key fails; for tests. Does nothing (but say so) without the validator.
+/// key fails; for tests.
 pub async fn assert_prefix_valid(client: &mut etcd_client::Client, prefix: &str) {
     let dump = dump_prefix(client, prefix)
         .await
         .expect("reading the APISIX prefix");
-    match validate(&dump, prefix).expect("running validate.py") {
-        Some(report) => assert!(
-            report.passed,
-            "APISIX keys under {prefix} fail validate.py:\n{}",
-            report.output
-        ),
-        None => eprintln!(
-            "validate.py not found (no ../shared/apisix-schema): keys under {prefix} not schema-checked"
-        ),
-    }
+    let report = validate(&dump, prefix).unwrap_or_else(|e| panic!("running validate.py: {e}"));
+    assert!(
+        report.passed,
+        "APISIX keys under {prefix} fail validate.py:\n{}",
+        report.output
+    );
 }

@@ -53,6 +53,8 @@ pub struct Settings {
     #[serde(with = "seconds")]
     pub churn: Duration,
     pub churn_per_second: u32,
+    /// Changes in the burst scenario.
+    pub burst: usize,
     pub failover: bool,
     #[serde(with = "seconds")]
     pub resync_interval: Duration,
@@ -82,6 +84,8 @@ pub struct ScaleReport {
     pub changes_after_sync: BTreeMap<String, Percentiles>,
     pub changes_settled: BTreeMap<String, Percentiles>,
     pub churn: Option<ChurnReport>,
+    pub drift: Option<DriftReport>,
+    pub burst: Option<BurstReport>,
     pub failover: Option<FailoverReport>,
     pub idle_resync: Option<ResyncReport>,
 }
@@ -94,6 +98,22 @@ pub struct ChurnReport {
     pub keys_written_per_update: f64,
     pub transactions_per_update: f64,
     pub converged_after_seconds: f64,
+}
+
+/// A burst of EndpointSlice changes made at once.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BurstReport {
+    pub changes: usize,
+    pub keys_written: f64,
+    pub transactions: f64,
+    pub converged_after_seconds: f64,
+}
+
+/// Foreign writes to owned keys: from the write to the operator's repair.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DriftReport {
+    pub overwritten: Percentiles,
+    pub deleted: Percentiles,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -203,6 +223,10 @@ pub async fn run(scale: Scale, settings: &Settings) -> ScaleReport {
         report.changes_after_sync.get("all"),
         report.changes_settled.get("all")
     );
+    report.drift = Some(drift(&mut etcd, &workload, settings.changes.min(100)).await);
+    eprintln!("[e2e {}] drift {:?}", scale.routes, report.drift);
+    report.burst = Some(burst(&client, &mut workload, &leader, &mut etcd, settings.burst).await);
+    eprintln!("[e2e {}] burst {:?}", scale.routes, report.burst);
     if settings.churn > Duration::ZERO {
         report.churn = Some(churn(&client, &mut workload, &leader, &mut etcd, settings).await);
         eprintln!("[e2e {}] churn {:?}", scale.routes, report.churn);
@@ -350,28 +374,54 @@ async fn cold_start(
     (keys_at.expect("set"), ready_at.expect("set"))
 }
 
-/// etcd holds exactly the workload's translation.
+/// etcd holds exactly the workload's translation (or, after five minutes,
+/// a panic showing how they differ).
 async fn assert_converged(etcd: &mut etcd_client::Client, workload: &Workload) {
     let want = apisix_operator::cli::translate::dump(&workload.index);
-    eventually(
-        "etcd to equal the translation",
-        Duration::from_secs(300),
-        || {
-            let mut etcd = etcd.clone();
-            let want = want.clone();
-            async move {
-                let have: BTreeMap<String, serde_json::Value> =
-                    apisix_schema::stored_objects(&mut etcd, PREFIX)
-                        .await
-                        .ok()?
-                        .into_iter()
-                        .map(|(key, (value, _))| (key, value))
-                        .collect();
-                (have == want).then_some(())
-            }
-        },
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let have: BTreeMap<String, serde_json::Value> = apisix_schema::stored_objects(etcd, PREFIX)
+            .await
+            .expect("reading etcd")
+            .into_iter()
+            .map(|(key, (value, _))| (key, value))
+            .collect();
+        if have == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "etcd never equalled the translation: {}",
+                difference(&have, &want)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How two dumps differ, briefly.
+fn difference(
+    have: &BTreeMap<String, serde_json::Value>,
+    want: &BTreeMap<String, serde_json::Value>,
+) -> String {
+    let missing: Vec<&String> = want.keys().filter(|k| !have.contains_key(*k)).collect();
+    let extra: Vec<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+    let different: Vec<&String> = want
+        .iter()
+        .filter(|(k, v)| have.get(*k).is_some_and(|h| h != *v))
+        .map(|(k, _)| k)
+        .collect();
+    let sample = different.first().map_or(String::new(), |k| {
+        format!("; e.g. {k}: etcd {} / wanted {}", have[*k], want[*k])
+    });
+    format!(
+        "{} missing (e.g. {:?}), {} extra (e.g. {:?}), {} different{sample}",
+        missing.len(),
+        missing.first(),
+        extra.len(),
+        extra.first(),
+        different.len()
     )
-    .await;
 }
 
 async fn apply<K>(api: Api<K>, object: &K) -> kube::Result<K>
@@ -447,6 +497,96 @@ async fn change_latencies(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     probe::by_kind(&samples)
+}
+
+/// `count` EndpointSlice changes sent at once: how many transactions the
+/// operator needed, and how long until etcd held the result.
+async fn burst(
+    client: &kube::Client,
+    workload: &mut Workload,
+    leader: &Operator,
+    etcd: &mut etcd_client::Client,
+    count: usize,
+) -> BurstReport {
+    let committed = "etcd_transactions_total{result=\"committed\"}";
+    let txns_before = leader.metric(committed).unwrap_or(0.0);
+    let written_before = leader.metric("etcd_keys_written_total").unwrap_or(0.0);
+    let changes: Vec<Change> = (0..count)
+        .map(|n| Change::SliceScale {
+            service: n % workload.scale.routes,
+            endpoints: 3 + n / workload.scale.routes.max(1) % 3,
+        })
+        .collect();
+    for change in &changes {
+        workload.expect(change);
+    }
+    let started = Instant::now();
+    futures::stream::iter(changes)
+        .map(|change| async move {
+            if let Change::SliceScale { service, endpoints } = change {
+                let object = workload::slice(service, endpoints, 0);
+                let _ = apply(namespaced::<EndpointSlice>(client)(&object), &object).await;
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
+    assert_converged(etcd, workload).await;
+    BurstReport {
+        changes: count,
+        keys_written: leader.metric("etcd_keys_written_total").unwrap_or(0.0) - written_before,
+        transactions: leader.metric(committed).unwrap_or(0.0) - txns_before,
+        converged_after_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Someone else overwrites or deletes owned keys (in turn): how long until
+/// the operator has put each back, seen by a watch.
+async fn drift(etcd: &mut etcd_client::Client, workload: &Workload, count: usize) -> DriftReport {
+    let keys: Vec<String> = workload
+        .index
+        .desired()
+        .iter()
+        .map(|(key, _)| key.as_str().to_string())
+        .collect();
+    let mut changes = Changes::watch(etcd.clone(), PREFIX).await;
+    let (mut overwritten, mut deleted) = (Vec::new(), Vec::new());
+    for n in 0..count {
+        let key = &keys[(n * 7919) % keys.len()];
+        changes.drain();
+        let overwrite = n % 2 == 0;
+        let started = Instant::now();
+        if overwrite {
+            etcd.put(key.as_str(), r#"{"hijacked":true}"#, None)
+                .await
+                .expect("a foreign put");
+        } else {
+            etcd.delete(key.as_str(), None)
+                .await
+                .expect("a foreign delete");
+        }
+        let only: std::collections::BTreeSet<String> = [key.clone()].into();
+        // First our own write, then the operator's repair.
+        changes
+            .all_of(&only, Duration::from_secs(30))
+            .await
+            .expect("our write");
+        let repaired = changes
+            .all_of(&only, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("{key} was never repaired"));
+        let took = repaired.saturating_duration_since(started);
+        if overwrite {
+            overwritten.push(took);
+        } else {
+            deleted.push(took);
+        }
+    }
+    assert_converged(etcd, workload).await;
+    DriftReport {
+        overwritten: Percentiles::of(&overwritten),
+        deleted: Percentiles::of(&deleted),
+    }
 }
 
 /// EndpointSlice updates at a steady rate for the churn duration.

@@ -104,6 +104,38 @@ impl Report {
                 );
             }
         }
+        let drifts: Vec<_> = self
+            .scales
+            .iter()
+            .filter_map(|s| Some((s, s.drift.as_ref()?)))
+            .collect();
+        if !drifts.is_empty() {
+            out.push_str("\n| routes | drift repaired: owned key overwritten p50 / p99 / max | owned key deleted p50 / p99 / max |\n| --- | --- | --- |\n");
+            for (s, d) in drifts {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} ms | {} ms |",
+                    s.routes,
+                    latency(Some(&d.overwritten)),
+                    latency(Some(&d.deleted))
+                );
+            }
+        }
+        let bursts: Vec<_> = self
+            .scales
+            .iter()
+            .filter_map(|s| Some((s, s.burst.as_ref()?)))
+            .collect();
+        if !bursts.is_empty() {
+            out.push_str("\n| routes | burst of EndpointSlice changes | keys written | transactions | converged after |\n| --- | --- | --- | --- | --- |\n");
+            for (s, b) in bursts {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} at once | {} | {} | {:.2} s |",
+                    s.routes, b.changes, b.keys_written, b.transactions, b.converged_after_seconds
+                );
+            }
+        }
         let churns: Vec<_> = self
             .scales
             .iter()

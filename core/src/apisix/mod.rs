@@ -12,5 +12,7 @@ pub use encryption::{Keyring, KeyringError};
 pub use ids::{IdKind, object_id};
 pub use keys::{ApisixDir, EtcdKey, KeyError, is_valid_id};
 pub use ownership::Ownership;
-pub use schema::{ApisixSchemas, PluginError, PluginUse, SchemaError};
+pub use schema::{
+    ApisixSchemas, ObjectError, PluginError, PluginUse, SHIPPED_APISIX_VERSION, SchemaError,
+};
 pub use value::{CanonicalValue, StoredValue, ValueError};

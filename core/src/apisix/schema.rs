@@ -1,6 +1,7 @@
-//! APISIX's plugin schemas, in the format of the Control API's
-//! `GET /v1/schema`, and plugin configuration checks that behave like
-//! APISIX's own validator (api7/jsonschema, draft 7 with quirks):
+//! APISIX's schemas, in the format of the Control API's `GET /v1/schema`:
+//! the core objects' (routes, upstreams, ssls, ...) and every plugin's; and
+//! checks that behave like APISIX's own validator (api7/jsonschema, draft 7
+//! with quirks):
 //!
 //! 1. defaults are filled in before `required`, `if`/`then`, `oneOf`, … are
 //!    checked (so a default can satisfy them);
@@ -13,8 +14,12 @@
 //! they are read as `[]` where an array is expected.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
+
+use super::ApisixDir;
 
 /// Which of a plugin's schemas applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,16 +48,95 @@ pub enum PluginError {
     Invalid { plugin: String, reason: String },
 }
 
+/// A core object APISIX would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("APISIX would refuse the {dir} object {id}: {reason}")]
+pub struct ObjectError {
+    pub dir: &'static str,
+    pub id: String,
+    pub reason: String,
+}
+
+/// One schema, compiled on first use and kept (compiling is far costlier
+/// than validating).
+struct Compiled {
+    schema: Value,
+    validator: OnceLock<Result<Arc<jsonschema::Validator>, String>>,
+}
+
+impl Compiled {
+    fn new(schema: Value) -> Arc<Compiled> {
+        Arc::new(Compiled {
+            schema,
+            validator: OnceLock::new(),
+        })
+    }
+
+    fn validator(&self) -> Result<&jsonschema::Validator, &str> {
+        self.validator
+            .get_or_init(|| {
+                jsonschema::draft7::new(&self.schema)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map(|v| v.as_ref())
+            .map_err(String::as_str)
+    }
+
+    /// The problems APISIX's validator would find in `instance`.
+    fn problems(&self, instance: &Value) -> Result<Vec<String>, String> {
+        let mut instance = instance.clone();
+        fill_defaults(&self.schema, &mut instance);
+        let validator = self
+            .validator()
+            .map_err(|e| format!("its APISIX schema does not compile: {e}"))?;
+        Ok(validator
+            .iter_errors(&instance)
+            .filter(|error| !is_tolerated(error, &instance))
+            .map(|error| {
+                let path = error.instance_path().to_string();
+                if path.is_empty() {
+                    error.to_string()
+                } else {
+                    format!("{path}: {error}")
+                }
+            })
+            .collect())
+    }
+}
+
+impl fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compiled")
+            .field("compiled", &self.validator.get().is_some())
+            .finish()
+    }
+}
+
 /// The APISIX release whose schemas ship with the project.
 pub const SHIPPED_APISIX_VERSION: &str = "3.18.0";
 
-/// The plugin schemas of one APISIX deployment.
+/// The schemas of one APISIX deployment: core objects and plugins.
 #[derive(Debug, Clone)]
 pub struct ApisixSchemas {
-    http: BTreeMap<String, Value>,
-    consumer: BTreeMap<String, Value>,
-    stream: BTreeMap<String, Value>,
+    objects: BTreeMap<ApisixDir, Arc<Compiled>>,
+    http: BTreeMap<String, Arc<Compiled>>,
+    consumer: BTreeMap<String, Arc<Compiled>>,
+    stream: BTreeMap<String, Arc<Compiled>>,
 }
+
+/// The `main` schema of each directory the operator writes.
+const OBJECT_SCHEMAS: [(ApisixDir, &str); 8] = [
+    (ApisixDir::Routes, "route"),
+    (ApisixDir::Upstreams, "upstream"),
+    (ApisixDir::Ssls, "ssl"),
+    (ApisixDir::Consumers, "consumer"),
+    (ApisixDir::PluginConfigs, "plugin_config"),
+    (ApisixDir::GlobalRules, "global_rule"),
+    (ApisixDir::StreamRoutes, "stream_route"),
+    (ApisixDir::Services, "service"),
+];
 
 impl ApisixSchemas {
     /// Parses a saved `/v1/schema` response named `source_name` (a file
@@ -88,19 +172,30 @@ impl ApisixSchemas {
             .and_then(Value::as_object)
             .ok_or_else(|| format("no \"plugins\" object"))?;
         let mut schemas = ApisixSchemas {
+            objects: BTreeMap::new(),
             http: BTreeMap::new(),
             consumer: BTreeMap::new(),
             stream: BTreeMap::new(),
         };
+        let main = value.get("main").and_then(Value::as_object);
+        for (dir, name) in OBJECT_SCHEMAS {
+            if let Some(schema) = main.and_then(|m| m.get(name)) {
+                schemas
+                    .objects
+                    .insert(dir, Compiled::new(normalize(schema.clone())));
+            }
+        }
         for (name, entry) in plugins {
             let schema = entry
                 .get("schema")
                 .ok_or_else(|| format(&format!("plugin {name} has no schema")))?;
-            schemas.http.insert(name.clone(), normalize(schema.clone()));
+            schemas
+                .http
+                .insert(name.clone(), Compiled::new(normalize(schema.clone())));
             let consumer = entry.get("consumer_schema").unwrap_or(schema);
             schemas
                 .consumer
-                .insert(name.clone(), normalize(consumer.clone()));
+                .insert(name.clone(), Compiled::new(normalize(consumer.clone())));
         }
         for (name, entry) in value
             .get("stream_plugins")
@@ -111,7 +206,7 @@ impl ApisixSchemas {
             if let Some(schema) = entry.get("schema") {
                 schemas
                     .stream
-                    .insert(name.clone(), normalize(schema.clone()));
+                    .insert(name.clone(), Compiled::new(normalize(schema.clone())));
             }
         }
         Ok(schemas)
@@ -121,7 +216,7 @@ impl ApisixSchemas {
         self.table(usage).contains_key(name)
     }
 
-    fn table(&self, usage: PluginUse) -> &BTreeMap<String, Value> {
+    fn table(&self, usage: PluginUse) -> &BTreeMap<String, Arc<Compiled>> {
         match usage {
             PluginUse::Http => &self.http,
             PluginUse::Consumer => &self.consumer,
@@ -138,24 +233,12 @@ impl ApisixSchemas {
                 plugin: name.to_string(),
             })?;
         let disabled = conf.pointer("/_meta/disable") == Some(&Value::Bool(true));
-        let mut instance = conf.clone();
-        fill_defaults(schema, &mut instance);
-        let validator = jsonschema::draft7::new(schema).map_err(|e| PluginError::Invalid {
-            plugin: name.to_string(),
-            reason: format!("its APISIX schema does not compile: {e}"),
-        })?;
-        let problems: Vec<String> = validator
-            .iter_errors(&instance)
-            .filter(|error| !is_tolerated(error, &instance))
-            .map(|error| {
-                let path = error.instance_path().to_string();
-                if path.is_empty() {
-                    error.to_string()
-                } else {
-                    format!("{path}: {error}")
-                }
-            })
-            .collect();
+        let problems = schema
+            .problems(conf)
+            .map_err(|reason| PluginError::Invalid {
+                plugin: name.to_string(),
+                reason,
+            })?;
         if problems.is_empty() || disabled {
             Ok(())
         } else {
@@ -163,6 +246,26 @@ impl ApisixSchemas {
                 plugin: name.to_string(),
                 reason: problems.join("; "),
             })
+        }
+    }
+
+    /// Checks a core object (a route, an upstream, ...) against its
+    /// directory's schema; the plugins in it are checked on their own.
+    /// Directories without a schema pass.
+    pub fn check_object(&self, dir: ApisixDir, id: &str, value: &Value) -> Result<(), ObjectError> {
+        let Some(schema) = self.objects.get(&dir) else {
+            return Ok(());
+        };
+        let error = |reason: String| ObjectError {
+            dir: dir.as_str(),
+            id: id.to_string(),
+            reason,
+        };
+        let problems = schema.problems(value).map_err(error)?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(error(problems.join("; ")))
         }
     }
 

@@ -47,6 +47,7 @@ pub struct WatchedObject {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
     pub object: ObjectReference,
+    pub generation: Option<i64>,
     pub error: DecodeError,
 }
 
@@ -206,6 +207,7 @@ impl ClusterIndex {
         };
         let rejected = Rejected {
             object,
+            generation: invalid.metadata.generation,
             error: invalid.error,
         };
         self.rejected.insert(unit.clone(), rejected);
@@ -406,19 +408,36 @@ impl ClusterIndex {
         }
     }
 
-    /// Ids are 96-bit hashes: two units producing one key means a hash
-    /// collision or a bug; refuse it rather than let one unit overwrite
-    /// another's object.
+    /// Ids are 96-bit hashes of what an object stands for: two units
+    /// producing one key means a hash collision or a bug, refused rather than
+    /// let one unit overwrite another's object. Upstreams are the exception:
+    /// units needing the same Service port with the same settings share one
+    /// by design (see `translate::shared_upstream`).
     fn refuse_collisions(
         &self,
         unit: &UnitKey,
         objects: UnitObjects,
     ) -> Result<UnitObjects, TranslateError> {
-        for key in objects.objects.keys() {
+        let exclusive = objects
+            .objects
+            .keys()
+            .filter(|key| key.dir() != crate::apisix::ApisixDir::Upstreams);
+        for key in exclusive {
             if let Some(owner) = self.desired.unit_of(key).filter(|owner| *owner != unit) {
                 return Err(TranslateError::Internal(format!(
                     "object {key} is already produced by {owner}"
                 )));
+            }
+        }
+        for reference in &objects.references {
+            let produced =
+                objects.objects.contains_key(reference) || self.desired.get(reference).is_some();
+            if !produced {
+                return Err(TranslateError::Reference {
+                    what: "an object of",
+                    key: unit.to_string(),
+                    missing: reference.to_string(),
+                });
             }
         }
         Ok(objects)

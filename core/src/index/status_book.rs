@@ -8,8 +8,8 @@ use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
 
 use super::ClusterIndex;
 use crate::model::{
-    CrStatusInput, Dependency, ObjectKey, StatusStyle, StatusView, TranslateError, UnitFailure,
-    UnitKey,
+    CrStatusInput, Dependency, ObjectKey, StatusStyle, StatusTarget, StatusView, TranslateError,
+    UnitFailure, UnitKey,
 };
 use crate::registry;
 use crate::translate::class;
@@ -19,11 +19,24 @@ impl ClusterIndex {
     /// The conditions entry of `unit`: present when its kind reports
     /// conditions, it is served and its object is known.
     pub(crate) fn conditions_entry(&self, unit: &UnitKey) -> Option<CrStatusInput> {
-        let ops = registry::kind(unit.kind())?.unit()?;
+        let kind = registry::kind(unit.kind())?;
+        let ops = kind.unit()?;
         if ops.status_style() != StatusStyle::Conditions || !self.serves(unit) {
             return None;
         }
-        let target = ops.status_target(self.snapshot(), &unit.object_key())?;
+        let stored = ops.status_target(self.snapshot(), &unit.object_key());
+        // An object that does not decode is addressed by its metadata (it
+        // may never have decoded); its last good version gives the status
+        // it has, if any.
+        let target = match self.rejected().get(unit) {
+            Some(rejected) => StatusTarget {
+                object: rejected.object.clone(),
+                api_resource: kind.api_resource(),
+                generation: rejected.generation,
+                current: stored.and_then(|s| s.current),
+            },
+            None => stored?,
+        };
         let dependents_of = |dep: &Dependency| self.healthy_dependents(dep);
         Some(CrStatusInput {
             object: target.object,

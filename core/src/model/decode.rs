@@ -50,11 +50,65 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Guarded<T> {
     let mut json = serde_json::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, T>(&mut json) {
         Ok(object) => Guarded::Valid(object),
-        Err(err) => Guarded::Invalid(Box::new(InvalidObject {
-            metadata: metadata_of(text),
-            error: decode_error(err),
-        })),
+        Err(err) => {
+            let mut error = decode_error(err);
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+                refine::<T>(&value, &mut error);
+            }
+            Guarded::Invalid(Box::new(InvalidObject {
+                metadata: metadata_of(text),
+                error,
+            }))
+        }
     }
+}
+
+/// serde loses the path inside flattened structs (an ApisixUpstream's
+/// settings): the error then names the enclosing object. Find the field by
+/// trying without each of that object's fields in turn: the one whose
+/// absence makes the object decode is the culprit.
+fn refine<T: DeserializeOwned>(root: &serde_json::Value, error: &mut DecodeError) {
+    let pointer = json_pointer(&error.path);
+    let Some(serde_json::Value::Object(fields)) = root.pointer(&pointer) else {
+        return;
+    };
+    if fields.len() > 64 {
+        return;
+    }
+    for name in fields.keys() {
+        let mut without = root.clone();
+        if let Some(serde_json::Value::Object(parent)) = without.pointer_mut(&pointer) {
+            parent.remove(name);
+        }
+        if serde_json::from_value::<T>(without).is_ok() {
+            error.path = if error.path == "(object)" {
+                name.clone()
+            } else {
+                format!("{}.{name}", error.path)
+            };
+            return;
+        }
+    }
+}
+
+/// `spec.http[0].backends` → `/spec/http/0/backends`.
+fn json_pointer(path: &str) -> String {
+    if path == "(object)" {
+        return String::new();
+    }
+    let mut pointer = String::new();
+    for segment in path.split('.') {
+        let (field, indexes) = segment.split_once('[').unwrap_or((segment, ""));
+        if !field.is_empty() {
+            pointer.push('/');
+            pointer.push_str(&field.replace('~', "~0").replace('/', "~1"));
+        }
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            pointer.push('/');
+            pointer.push_str(index.trim_end_matches(']'));
+        }
+    }
+    pointer
 }
 
 /// Decodes one object from a JSON value (objects read from files).
@@ -211,6 +265,37 @@ mod tests {
             "invalid type: string, expected i32"
         );
         assert_eq!(redact("missing field `name`"), "missing field `name`");
+    }
+
+    #[test]
+    fn a_field_inside_a_flattened_struct_is_still_named() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Settings {
+            retries: Option<i64>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Spec {
+            name: String,
+            #[serde(flatten)]
+            settings: Settings,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Object {
+            spec: Spec,
+        }
+        let Guarded::Invalid(invalid) =
+            from_str::<Object>(r#"{"spec":{"name":"a","retries":"many"}}"#)
+        else {
+            panic!("decoded")
+        };
+        assert_eq!(invalid.error.path, "spec.retries");
+        assert_eq!(
+            json_pointer("spec.http[0].backends[12]"),
+            "/spec/http/0/backends/12"
+        );
     }
 
     #[test]

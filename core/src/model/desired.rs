@@ -1,16 +1,74 @@
 //! The desired state: every APISIX key the operator wants, with its value and
-//! the unit (source object) it comes from.
+//! the units (source objects) it comes from. Most keys have one unit; an
+//! upstream that several units need identically (one Service port, the same
+//! settings) is one key owned jointly, kept while any of them produces it.
+
+use std::sync::Arc;
 
 use imbl::OrdMap;
 
 use super::UnitKey;
 use crate::apisix::{CanonicalValue, EtcdKey};
 
-/// A desired key's value and owning unit.
+/// A desired key's value and the units producing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredValue {
     pub value: CanonicalValue,
+    /// The unit producing it (the first in order, when several do).
     pub unit: UnitKey,
+    /// The other units producing it too (sorted); `None` for most keys.
+    pub co_owners: Option<Arc<[UnitKey]>>,
+}
+
+impl DesiredValue {
+    fn new(value: CanonicalValue, unit: UnitKey) -> DesiredValue {
+        DesiredValue {
+            value,
+            unit,
+            co_owners: None,
+        }
+    }
+
+    /// Every unit producing the key.
+    pub fn owners(&self) -> impl Iterator<Item = &UnitKey> {
+        std::iter::once(&self.unit).chain(self.co_owners.iter().flat_map(|c| c.iter()))
+    }
+
+    /// Whether several units produce the key.
+    pub fn is_shared(&self) -> bool {
+        self.co_owners.is_some()
+    }
+
+    fn owned_by(&self, unit: &UnitKey) -> bool {
+        self.owners().any(|owner| owner == unit)
+    }
+
+    fn with_owner(&self, unit: &UnitKey) -> DesiredValue {
+        let mut owners: Vec<UnitKey> = self.owners().cloned().collect();
+        owners.push(unit.clone());
+        self.with_owners(owners).expect("at least one owner")
+    }
+
+    /// Without `unit` among its owners; `None` when it was the last.
+    fn without_owner(&self, unit: &UnitKey) -> Option<DesiredValue> {
+        let owners: Vec<UnitKey> = self.owners().filter(|o| *o != unit).cloned().collect();
+        self.with_owners(owners)
+    }
+
+    /// The same value owned by `owners`: the smallest is the unit, so the
+    /// state does not depend on the order units were translated in.
+    fn with_owners(&self, mut owners: Vec<UnitKey>) -> Option<DesiredValue> {
+        owners.sort();
+        owners.dedup();
+        let mut owners = owners.into_iter();
+        let unit = owners.next()?;
+        let rest: Vec<UnitKey> = owners.collect();
+        Some(DesiredValue {
+            value: self.value.clone(),
+            unit,
+            co_owners: (!rest.is_empty()).then(|| rest.into()),
+        })
+    }
 }
 
 /// Every key the operator wants in etcd. Keys sort in APISIX write order.
@@ -49,15 +107,23 @@ impl DesiredState {
         self.revision
     }
 
+    /// Sets `key` to `value`, produced by `unit` alone (any other owner
+    /// loses it).
     pub fn insert(&mut self, key: EtcdKey, value: CanonicalValue, unit: UnitKey) {
-        let desired = DesiredValue { value, unit };
+        let desired = DesiredValue::new(value, unit);
         match self.entries.get(&key) {
             Some(previous) if *previous == desired => return,
-            Some(previous) if previous.unit != desired.unit => {
-                let previous_unit = previous.unit.clone();
-                self.forget_key(&previous_unit, &key);
+            Some(previous) => {
+                let owners: Vec<UnitKey> = previous
+                    .owners()
+                    .filter(|o| **o != desired.unit)
+                    .cloned()
+                    .collect();
+                for owner in owners {
+                    self.forget_key(&owner, &key);
+                }
             }
-            _ => {}
+            None => {}
         }
         let keys = self.by_unit.entry(desired.unit.clone()).or_default();
         if let Err(at) = keys.binary_search(&key) {
@@ -76,8 +142,11 @@ impl DesiredState {
         }
     }
 
-    /// Replaces everything `unit` contributes with `objects`. Re-translating
-    /// a unit to the same objects changes nothing (not even the revision).
+    /// Replaces everything `unit` contributes with `objects`. A key another
+    /// unit produces too becomes jointly owned; its value is the latest
+    /// translation's (units producing one key read the same inputs, so they
+    /// agree once all are translated). Re-translating a unit to the same
+    /// objects changes nothing (not even the revision).
     pub fn replace_unit(
         &mut self,
         unit: &UnitKey,
@@ -92,9 +161,51 @@ impl DesiredState {
         if self.unit_holds_exactly(unit, &objects) {
             return;
         }
-        self.remove_unit(unit);
+        let old = self.by_unit.remove(unit).unwrap_or_default();
+        let new_keys: Vec<EtcdKey> = objects.iter().map(|(key, _)| key.clone()).collect();
+        for key in old.iter().filter(|k| new_keys.binary_search(k).is_err()) {
+            self.release(key, unit);
+        }
         for (key, value) in objects {
-            self.insert(key, value, unit.clone());
+            self.claim(key, value, unit);
+        }
+        if !new_keys.is_empty() {
+            self.by_unit.insert(unit.clone(), new_keys);
+        }
+        self.revision += 1;
+    }
+
+    /// `unit` produces `key` with `value`.
+    fn claim(&mut self, key: EtcdKey, value: CanonicalValue, unit: &UnitKey) {
+        let entry = match self.entries.get(&key) {
+            None => DesiredValue::new(value, unit.clone()),
+            Some(current) => {
+                let mut entry = if current.owned_by(unit) {
+                    current.clone()
+                } else {
+                    current.with_owner(unit)
+                };
+                entry.value = value;
+                entry
+            }
+        };
+        if self.entries.get(&key) != Some(&entry) {
+            self.entries.insert(key, entry);
+        }
+    }
+
+    /// `unit` no longer produces `key`: it goes when no other unit does.
+    fn release(&mut self, key: &EtcdKey, unit: &UnitKey) {
+        let Some(current) = self.entries.get(key) else {
+            return;
+        };
+        match current.without_owner(unit) {
+            Some(rest) => {
+                self.entries.insert(key.clone(), rest);
+            }
+            None => {
+                self.entries.remove(key);
+            }
         }
     }
 
@@ -110,7 +221,7 @@ impl DesiredState {
                     && self
                         .entries
                         .get(key)
-                        .is_some_and(|d| d.unit == *unit && d.value == *value)
+                        .is_some_and(|d| d.owned_by(unit) && d.value == *value)
             })
     }
 
@@ -119,14 +230,22 @@ impl DesiredState {
             return;
         };
         for key in keys {
-            self.entries.remove(&key);
+            self.release(&key, unit);
         }
         self.revision += 1;
     }
 
-    /// The unit that currently owns `key`, if any.
+    /// The unit producing `key` (the first in order, when several do).
     pub fn unit_of(&self, key: &EtcdKey) -> Option<&UnitKey> {
         self.entries.get(key).map(|d| &d.unit)
+    }
+
+    /// Every unit producing `key`.
+    pub fn owners_of(&self, key: &EtcdKey) -> impl Iterator<Item = &UnitKey> {
+        self.entries
+            .get(key)
+            .into_iter()
+            .flat_map(DesiredValue::owners)
     }
 
     /// The keys of `unit`.
@@ -165,14 +284,15 @@ impl DesiredState {
             .entries
             .diff(&self.entries)
             .flat_map(|item| match item {
-                imbl::ordmap::DiffItem::Add(_, new) => [None, Some(&new.unit)],
-                imbl::ordmap::DiffItem::Remove(_, old) => [Some(&old.unit), None],
+                imbl::ordmap::DiffItem::Add(_, new) => [None, Some(new)],
+                imbl::ordmap::DiffItem::Remove(_, old) => [Some(old), None],
                 imbl::ordmap::DiffItem::Update {
                     old: (_, old),
                     new: (_, new),
-                } => [Some(&old.unit), Some(&new.unit)],
+                } => [Some(old), Some(new)],
             })
             .flatten()
+            .flat_map(DesiredValue::owners)
             .cloned()
             .collect()
     }
@@ -277,14 +397,41 @@ mod tests {
     }
 
     #[test]
-    fn a_key_moving_between_units_leaves_the_old_unit() {
-        let (a, b) = (UnitKey::new("K", None, "a"), UnitKey::new("K", None, "b"));
+    fn a_key_several_units_produce_is_shared_until_the_last_lets_go() {
+        let (a, b, c) = (
+            UnitKey::new("K", None, "a"),
+            UnitKey::new("K", None, "b"),
+            UnitKey::new("K", None, "c"),
+        );
         let mut state = DesiredState::new();
-        state.replace_unit(&a, [(key("1"), value(1))]);
+        state.replace_unit(&a, [(key("1"), value(1)), (key("2"), value(2))]);
         state.replace_unit(&b, [(key("1"), value(1))]);
-        assert_eq!(state.unit_of(&key("1")), Some(&b));
-        assert_eq!(state.keys_of(&a).count(), 0);
+        state.replace_unit(&c, [(key("1"), value(1))]);
+        let shared = state.get(&key("1")).unwrap();
+        assert!(shared.is_shared());
+        assert_eq!(
+            shared.owners().cloned().collect::<Vec<_>>(),
+            [a.clone(), b.clone(), c.clone()]
+        );
+        assert_eq!(state.keys_of(&b).collect::<Vec<_>>(), [&key("1")]);
+        // The latest translation's value wins (the others follow in the same flush).
+        state.replace_unit(&b, [(key("1"), value(7))]);
+        assert_eq!(state.get(&key("1")).unwrap().value, value(7));
+        // An owner leaves: the key stays with the others.
         state.remove_unit(&a);
+        assert_eq!(state.unit_of(&key("1")), Some(&b));
+        assert!(state.get(&key("2")).is_none());
+        state.replace_unit(&b, [(key("3"), value(3))]);
+        let last = state.get(&key("1")).unwrap();
+        assert_eq!(last.unit, c);
+        assert!(!last.is_shared());
+        state.remove_unit(&c);
+        assert!(state.get(&key("1")).is_none());
         assert_eq!(state.len(), 1);
+        // An exclusive insert takes a key from its owners.
+        state.replace_unit(&a, [(key("3"), value(3))]);
+        state.insert(key("3"), value(4), c.clone());
+        assert_eq!(state.owners_of(&key("3")).collect::<Vec<_>>(), [&c]);
+        assert_eq!(state.keys_of(&b).count(), 0);
     }
 }

@@ -42,13 +42,20 @@ pub struct TranslateInput<'a> {
     pub snapshot: &'a Snapshot,
 }
 
-/// The APISIX objects of one unit.
+/// The APISIX objects of one unit, and the keys they refer to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnitObjects {
     pub objects: BTreeMap<EtcdKey, CanonicalValue>,
+    /// Keys its objects refer to (a route's upstream and plugin config):
+    /// each must be desired, by this unit or another, or the unit fails.
+    pub references: Vec<EtcdKey>,
 }
 
 impl UnitObjects {
+    /// Adds one object, checked against APISIX's schema of its directory
+    /// when schemas are configured: a value APISIX would refuse is never
+    /// written. Its references (`upstream_id`, `plugin_config_id`) are
+    /// recorded.
     pub fn add(
         &mut self,
         config: &TranslateConfig,
@@ -58,6 +65,19 @@ impl UnitObjects {
     ) -> Result<(), TranslateError> {
         let key = EtcdKey::new(&config.prefix, dir, id)
             .map_err(|e| TranslateError::Internal(e.to_string()))?;
+        if let Some(schemas) = &config.schemas {
+            schemas.check_object(dir, id, &value)?;
+        }
+        for (field, referred) in [
+            ("upstream_id", ApisixDir::Upstreams),
+            ("plugin_config_id", ApisixDir::PluginConfigs),
+        ] {
+            if let Some(Value::String(target)) = value.get(field) {
+                let reference = EtcdKey::new(&config.prefix, referred, target)
+                    .map_err(|e| TranslateError::Internal(e.to_string()))?;
+                self.references.push(reference);
+            }
+        }
         let value = CanonicalValue::from_json(value)
             .map_err(|e| TranslateError::Internal(e.to_string()))?;
         self.objects.insert(key, value);
@@ -101,6 +121,16 @@ pub enum TranslateError {
     Invalid(String),
     #[error("{0}")]
     Plugin(#[from] crate::apisix::PluginError),
+    #[error("{0}")]
+    Object(#[from] crate::apisix::ObjectError),
+    /// An object refers to one nothing produces (a plugin config that
+    /// failed, say).
+    #[error("{what} {key} refers to {missing}, which is not written")]
+    Reference {
+        what: &'static str,
+        key: String,
+        missing: String,
+    },
     /// The stored object does not decode into this operator's types.
     #[error("the object does not decode: {0}")]
     Decode(DecodeError),

@@ -94,6 +94,7 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
                             DesiredValue {
                                 value: value(v),
                                 unit: UnitKey::new("Unit", Some("ns"), &unit.to_string()),
+                                co_owners: None,
                             },
                         )
                     })
@@ -417,6 +418,107 @@ proptest! {
                 prop_assert_eq!(txns.len(), 1, "{} split over {:?}", unit, txns);
             }
         }
+    }
+}
+
+/// Units with a route each, referring to one of a few shared upstreams.
+/// `assignment[u]`: unit u's upstream (`None`: the unit does not exist);
+/// `versions`: each upstream's value.
+fn routed_state(assignment: &[Option<u8>], versions: &[u8], route_version: u8) -> DesiredState {
+    let mut state = DesiredState::new();
+    for (u, upstream) in assignment.iter().enumerate() {
+        let Some(k) = upstream else { continue };
+        let unit = UnitKey::new("Route", Some("ns"), &u.to_string());
+        let up_id = format!("ao_c1_up{k}");
+        let route =
+            CanonicalValue::from_json(json!({"upstream_id": up_id, "v": route_version})).unwrap();
+        let upstream = CanonicalValue::from_json(json!({"v": versions[*k as usize]})).unwrap();
+        state.replace_unit(
+            &unit,
+            [
+                (
+                    EtcdKey::new(PREFIX, ApisixDir::Upstreams, &up_id).unwrap(),
+                    upstream,
+                ),
+                (
+                    EtcdKey::new(PREFIX, ApisixDir::Routes, &format!("ao_c1_r{u}")).unwrap(),
+                    route,
+                ),
+            ],
+        );
+    }
+    state
+}
+
+/// Whether every stored route's upstream is stored too.
+fn references_hold(state: &SimState) -> Result<(), String> {
+    for (key, (value, _)) in state {
+        let Some(upstream) = value.as_ref().and_then(|v| {
+            v.to_json()
+                .get("upstream_id")
+                .and_then(|u| u.as_str())
+                .map(str::to_string)
+        }) else {
+            continue;
+        };
+        let upstream_key = format!("{PREFIX}/upstreams/{upstream}");
+        if !state.contains_key(&upstream_key) {
+            return Err(format!("{key} refers to the missing {upstream_key}"));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn shared_upstreams_exist_before_their_routes_and_outlive_them(
+        before in prop::collection::vec(prop::option::of(0..3u8), 6),
+        after in prop::collection::vec(prop::option::of(0..3u8), 6),
+        versions_before in prop::collection::vec(0..3u8, 3),
+        versions_after in prop::collection::vec(0..3u8, 3),
+        max_ops in 1..6usize,
+    ) {
+        let limits = PlanLimits { max_ops, max_bytes: 100_000 };
+        let start = Scenario {
+            mirror: MirrorState::from_list(BTreeMap::new(), 1),
+            desired: routed_state(&before, &versions_before, 1),
+            limits,
+            deletions_allowed: true,
+        };
+        let mirror = mirror_after(&start, &run_plan(&start)).map_err(TestCaseError::fail)?;
+        let mut desired = start.desired.clone();
+        for (u, upstream) in after.iter().enumerate() {
+            let unit = UnitKey::new("Route", Some("ns"), &u.to_string());
+            let one: Vec<Option<u8>> = (0..after.len()).map(|i| if i == u { *upstream } else { None }).collect();
+            let objects: Vec<(EtcdKey, CanonicalValue)> = routed_state(&one, &versions_after, 2)
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect();
+            desired.replace_unit(&unit, objects);
+        }
+        prop_assert_eq!(&desired, &routed_state(&after, &versions_after, 2));
+        let next = Scenario { mirror, desired, limits, deletions_allowed: true };
+        let plan = run_plan(&next);
+        // After every transaction, no stored route refers to a missing upstream.
+        for end in 0..=plan.txns.len() {
+            let prefix = WritePlan { txns: plan.txns[..end].to_vec(), ..WritePlan::default() };
+            let state = simulate(&next, &prefix).map_err(TestCaseError::fail)?;
+            references_hold(&state).map_err(TestCaseError::fail)?;
+        }
+        // And the end is exactly the new state.
+        let end = simulate(&next, &plan).map_err(TestCaseError::fail)?;
+        let stored: BTreeMap<String, CanonicalValue> = end
+            .into_iter()
+            .filter_map(|(k, (v, _))| Some((k, v?)))
+            .collect();
+        let wanted: BTreeMap<String, CanonicalValue> = next
+            .desired
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.value.clone()))
+            .collect();
+        prop_assert_eq!(stored, wanted);
     }
 }
 

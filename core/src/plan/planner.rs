@@ -13,7 +13,10 @@
 //!   referred-to objects (upstreams, plugin configs, ...) go before those
 //!   holding routes; then, in separate transactions, deletions of referring
 //!   objects (routes, ...); then, again separately, deletions of the objects
-//!   they referred to. Within a unit, puts follow APISIX's directory order;
+//!   they referred to. Within a unit, puts follow APISIX's directory order.
+//!   A key several units share (an upstream) is put in a group of its own at
+//!   its directory's level, so it too lands before any route referring to it,
+//!   and deleted (with the referred-to objects) only when no unit produces it;
 //! - each transaction stays within the operation and byte limits; all of a
 //!   unit's puts share one transaction whenever they fit in one.
 
@@ -206,6 +209,10 @@ struct PlanBuilder<'a> {
     result: WritePlan,
     /// Puts, grouped by unit.
     puts_by_unit: BTreeMap<&'a UnitKey, Vec<KeyChange>>,
+    /// Puts of keys several units produce (shared upstreams): each its own
+    /// group, at its directory's level, so it lands before any unit whose
+    /// routes refer to it.
+    shared_puts: Vec<(&'a UnitKey, KeyChange)>,
     /// Deletions of objects that refer to others (routes, ...).
     referring_deletes: Vec<KeyChange>,
     /// Deletions of the objects referred to.
@@ -218,6 +225,7 @@ impl<'a> PlanBuilder<'a> {
             input,
             result: WritePlan::default(),
             puts_by_unit: BTreeMap::new(),
+            shared_puts: Vec::new(),
             referring_deletes: Vec::new(),
             dependency_deletes: Vec::new(),
         }
@@ -232,18 +240,23 @@ impl<'a> PlanBuilder<'a> {
         if stored.and_then(|s| s.canonical()) == Some(&desired.value) {
             return;
         }
-        self.puts_by_unit
-            .entry(&desired.unit)
-            .or_default()
-            .push(KeyChange::Put {
-                key: key.clone(),
-                value: desired.value.clone(),
-                create_time: stored.and_then(|s| s.value.create_time),
-                expect: match stored {
-                    Some(s) => Expectation::ModRevision(s.mod_revision),
-                    None => Expectation::Absent,
-                },
-            });
+        let put = KeyChange::Put {
+            key: key.clone(),
+            value: desired.value.clone(),
+            create_time: stored.and_then(|s| s.value.create_time),
+            expect: match stored {
+                Some(s) => Expectation::ModRevision(s.mod_revision),
+                None => Expectation::Absent,
+            },
+        };
+        if desired.is_shared() {
+            self.shared_puts.push((&desired.unit, put));
+        } else {
+            self.puts_by_unit
+                .entry(&desired.unit)
+                .or_default()
+                .push(put);
+        }
     }
 
     /// A stored key nothing desires: deleted if owned (and deletions are
@@ -283,6 +296,11 @@ impl<'a> PlanBuilder<'a> {
                     .unwrap_or(0);
                 (level, unit, changes)
             })
+            .chain(
+                self.shared_puts
+                    .into_iter()
+                    .map(|(unit, put)| (put.key().dir().write_rank(), unit, vec![put])),
+            )
             .collect();
         put_groups.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         // Reverse write order: later directories are deleted first.

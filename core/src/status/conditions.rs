@@ -1,9 +1,11 @@
 //! The status of an APISIX CR (pure): `Accepted` (translated and valid, or
 //! why not) and `Programmed` (its objects are in etcd; the message names the
-//! etcd revision of the unit's newest key, which only moves when the unit's
-//! own objects change, so unrelated writes never touch its status).
+//! etcd revision of the unit's newest key other than its upstreams, which
+//! only moves when the unit's own objects change, so neither unrelated
+//! writes nor endpoint churn touch its status).
 
 use crate::api::{ApisixStatus, Condition};
+use crate::apisix::ApisixDir;
 use crate::model::{DesiredState, UnitKey};
 use crate::plan::MirrorState;
 
@@ -55,18 +57,26 @@ pub fn programmed_state(
     mirror: &MirrorState,
     unit: &UnitKey,
 ) -> ProgrammedState {
-    let mut newest = None;
+    // Upstreams follow the endpoints (and may be shared by many units): they
+    // must be stored as desired, but the revision named is that of the
+    // unit's own objects, so endpoint churn never rewrites statuses.
+    let mut newest_own: Option<i64> = None;
+    let mut newest_upstream: Option<i64> = None;
     for key in desired.keys_of(unit) {
         let want = desired.get(key).map(|d| &d.value);
         match mirror.get(key.as_str()) {
             Some(stored) if stored.canonical() == want => {
-                newest =
-                    Some(newest.map_or(stored.mod_revision, |r: i64| r.max(stored.mod_revision)));
+                let newest = if key.dir() == ApisixDir::Upstreams {
+                    &mut newest_upstream
+                } else {
+                    &mut newest_own
+                };
+                *newest = Some(newest.map_or(stored.mod_revision, |r| r.max(stored.mod_revision)));
             }
             _ => return ProgrammedState::Pending,
         }
     }
-    match newest {
+    match newest_own.or(newest_upstream) {
         Some(revision) => ProgrammedState::Written { revision },
         None => ProgrammedState::Nothing,
     }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::backend::{self, Node, PortRef};
 use super::plugins::plugins_object;
+use super::shared_upstream::{self, UpstreamSource};
 use super::upstream_settings::{self, duration_seconds};
 use super::{TranslateError, TranslateInput, Translation, UnitObjects, display_name, labels};
 use crate::api::ApisixStatus;
@@ -303,17 +304,14 @@ impl RouteTranslator<'_> {
         let granularity = backend.resolve_granularity.unwrap_or_default();
         let nodes = self.granular_nodes(rule, &service, granularity, &resolved)?;
         let subset_name = subset.as_ref().map(|(name, _)| name.as_str());
-        let id = object_id(
-            &config.ownership,
-            IdKind::Upstream,
-            &self.identity(&format!(
-                "backend/{}/{}/{}/{}",
-                backend.service_name,
-                resolved.service_port,
-                granularity_name(granularity),
-                subset_name.unwrap_or("")
-            )),
-        );
+        let source = UpstreamSource {
+            namespace: self.namespace,
+            name: &backend.service_name,
+            kind: ServiceKind::KIND,
+            port: resolved.service_port,
+            granularity: granularity_name(granularity),
+            subset: subset_name,
+        };
         let name = match subset_name {
             Some(subset) => format!(
                 "{}_{}_{subset}_{}",
@@ -325,7 +323,6 @@ impl RouteTranslator<'_> {
             ),
         };
         let mut upstream = Map::new();
-        upstream.insert("id".into(), id.clone().into());
         upstream.insert("name".into(), display_name(name).into());
         upstream.insert("type".into(), "roundrobin".into());
         upstream.insert("scheme".into(), resolved.scheme.unwrap_or("http").into());
@@ -337,14 +334,12 @@ impl RouteTranslator<'_> {
                 .collect::<Vec<_>>()
                 .into(),
         );
-        upstream.insert(
-            "labels".into(),
-            labels(config, KIND, self.namespace, self.name),
-        );
+        upstream.insert("labels".into(), shared_upstream::labels(config, &source));
         if let Some(decoration) = self.input.snapshot.get::<ApisixUpstreamKind>(&service) {
             let settings = upstream_settings::effective(&decoration.spec, resolved.service_port);
             upstream_settings::apply(self.input.snapshot, self.deps, &settings, &mut upstream)?;
         }
+        let id = shared_upstream::assign_id(config, &source, &mut upstream);
         if self.out.objects.keys().all(|k| k.id() != id) {
             self.out
                 .add(config, ApisixDir::Upstreams, &id, Value::Object(upstream))?;
@@ -423,22 +418,21 @@ impl RouteTranslator<'_> {
             .get::<ApisixUpstreamKind>(&key)
             .ok_or_else(|| invalid(rule, format!("ApisixUpstream {key} not found")))?;
         let spec = &external.spec;
-        let id = object_id(
-            &config.ownership,
-            IdKind::Upstream,
-            &self.identity(&format!("external/{name}")),
-        );
+        let source = UpstreamSource {
+            namespace: self.namespace,
+            name,
+            kind: ApisixUpstreamKind::KIND,
+            port: 0,
+            granularity: "external",
+            subset: None,
+        };
         let mut upstream = Map::new();
-        upstream.insert("id".into(), id.clone().into());
         upstream.insert(
             "name".into(),
             display_name(format!("{}_{name}", self.namespace)).into(),
         );
         upstream.insert("type".into(), "roundrobin".into());
-        upstream.insert(
-            "labels".into(),
-            labels(config, KIND, self.namespace, self.name),
-        );
+        upstream.insert("labels".into(), shared_upstream::labels(config, &source));
         let scheme = spec
             .settings
             .scheme
@@ -487,6 +481,7 @@ impl RouteTranslator<'_> {
             &spec.settings,
             &mut upstream,
         )?;
+        let id = shared_upstream::assign_id(config, &source, &mut upstream);
         self.out
             .add(config, ApisixDir::Upstreams, &id, Value::Object(upstream))?;
         Ok(id)

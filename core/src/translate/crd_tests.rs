@@ -298,9 +298,10 @@ fn consumers_for_every_authentication_method() {
         ))
         .unwrap();
     }
-    if let Some(report) =
-        apisix_operator_testenv::apisix_schema::validate(&merged.into_inner(), "/apisix").unwrap()
     {
+        let report =
+            apisix_operator_testenv::apisix_schema::validate(&merged.into_inner(), "/apisix")
+                .unwrap();
         assert!(report.passed, "{}", report.output);
     }
 }
@@ -543,9 +544,8 @@ fn apisix_routes_become_routes_upstreams_and_stream_routes() {
         ))
         .unwrap(),
     );
-    if let Some(report) =
-        apisix_operator_testenv::apisix_schema::validate(&values, "/apisix").unwrap()
     {
+        let report = apisix_operator_testenv::apisix_schema::validate(&values, "/apisix").unwrap();
         assert!(report.passed, "{}", report.output);
     }
 }

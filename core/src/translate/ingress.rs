@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::annotations::{self, IngressAnnotations};
 use super::backend::{self, PortRef, ResolvedBackend};
+use super::shared_upstream::{self, UpstreamSource};
 use super::{
     TranslateConfig, TranslateError, TranslateInput, Translation, UnitObjects, class, display_name,
     labels, tls,
@@ -311,11 +312,14 @@ impl<'a> IngressTranslator<'a> {
         if let Some((id, _)) = self.upstreams.get(&(key.clone(), resolved.service_port)) {
             return Ok(id.clone());
         }
-        let identity = format!(
-            "{KIND}/{}/{}/{}/{}",
-            self.namespace, self.name, key, resolved.service_port
-        );
-        let id = object_id(&self.config().ownership, IdKind::Upstream, &identity);
+        let source = UpstreamSource {
+            namespace: &key.namespace,
+            name: &key.name,
+            kind: ServiceKind::KIND,
+            port: resolved.service_port,
+            granularity: "endpoint",
+            subset: None,
+        };
         let settings = &self.annotations.upstream;
         let scheme = settings
             .scheme
@@ -324,12 +328,11 @@ impl<'a> IngressTranslator<'a> {
             .unwrap_or_else(|| "http".to_string());
         let nodes: Vec<Value> = resolved.nodes.iter().map(|n| n.to_json(100)).collect();
         let mut upstream = Map::new();
-        upstream.insert("id".into(), id.clone().into());
         upstream.insert(
             "name".into(),
             display_name(format!(
-                "{}_{}_{}_{}",
-                self.namespace, self.name, key.name, resolved.service_port
+                "{}_{}_{}",
+                key.namespace, key.name, resolved.service_port
             ))
             .into(),
         );
@@ -346,8 +349,9 @@ impl<'a> IngressTranslator<'a> {
         }
         upstream.insert(
             "labels".into(),
-            labels(self.config(), KIND, self.namespace, self.name),
+            shared_upstream::labels(self.config(), &source),
         );
+        let id = shared_upstream::assign_id(self.config(), &source, &mut upstream);
         let config = self.input.config;
         self.out
             .add(config, ApisixDir::Upstreams, &id, Value::Object(upstream))?;

@@ -12,6 +12,7 @@ pub mod consumer;
 pub mod ingress;
 pub mod plugin_sets;
 pub mod plugins;
+pub mod shared_upstream;
 pub mod tls;
 pub mod upstream_settings;
 

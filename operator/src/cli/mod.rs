@@ -65,21 +65,22 @@ pub struct TranslationArgs {
         hide_env_values = true
     )]
     pub data_encryption_keyring: Vec<String>,
-    /// A saved APISIX Control API `/v1/schema` response; plugin configurations are checked against it.
+    /// A saved APISIX Control API `/v1/schema` response: every object and plugin configuration is checked against it before it is written (default: the schemas of APISIX 3.18.0, shipped with the operator; give your data plane's when it loads other plugins).
     #[arg(
         long,
         env = "APISIX_OPERATOR_APISIX_SCHEMA",
         conflicts_with = "apisix_control_url"
     )]
     pub apisix_schema: Option<PathBuf>,
-    /// An APISIX Control API base URL (e.g. http://apisix:9090) to fetch `/v1/schema` from at start.
+    /// An APISIX Control API base URL (e.g. http://apisix:9090) to fetch `/v1/schema` from at start, instead of --apisix-schema.
     #[arg(long, env = "APISIX_OPERATOR_APISIX_CONTROL_URL")]
     pub apisix_control_url: Option<String>,
 }
 
 impl TranslationArgs {
-    /// Loads the APISIX schema from the file or the Control API. Called
-    /// before any runtime exists, so a URL is fetched on a runtime of its own.
+    /// Loads the APISIX schema from the file or the Control API, else the
+    /// shipped one. Called before any runtime exists, so a URL is fetched on
+    /// a runtime of its own.
     fn load_schemas(&self) -> Result<Option<crate::apisix::ApisixSchemas>, String> {
         if let Some(path) = &self.apisix_schema {
             let text = std::fs::read_to_string(path)
@@ -89,7 +90,7 @@ impl TranslationArgs {
                 .map_err(|e| e.to_string());
         }
         let Some(url) = &self.apisix_control_url else {
-            return Ok(None);
+            return Ok(Some(crate::apisix::ApisixSchemas::shipped().clone()));
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -18,6 +18,7 @@ use crate::leader::{FenceKey, LeaseConfig, default_identity};
 use crate::model::ObjectKey;
 use crate::replica::{Replica, ReplicaConfig, ReplicaInputs};
 use crate::status::{LoadBalancerSource, StatusWriter};
+use crate::supervise::Tasks;
 use crate::sync::{DesiredState, EngineConfig, PlanLimits};
 use crate::telemetry::{Readiness, SyncMetrics, TranslateMetrics, metrics, server};
 
@@ -247,7 +248,7 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     let server = server::serve(args.listen_address, registry, readiness, stopped)
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
-    let status = tokio::spawn(
+    let status_writer = tokio::spawn(
         StatusWriter {
             client: kube,
             controller: settings.translation.controller_name.clone(),
@@ -262,12 +263,30 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     );
     tracing::info!(%identity, listen = %args.listen_address, "apisix-operator running");
 
-    wait_for_stop_signal().await?;
+    let mut tasks = Tasks::default();
+    for (name, watch) in watches.tasks {
+        tasks.add(name, watch);
+    }
+    let index_task = if crate::supervise::fault_injected("index") {
+        end_once_leading(index.task, replica.leader.subscribe())
+    } else {
+        index.task
+    };
+    tasks.add("the index task", index_task);
+    tasks.add("the status writer", status_writer);
+    tasks.add("the HTTP server", server);
+    let mut replica = replica;
+    let died = tokio::select! {
+        signal = wait_for_stop_signal() => { signal?; None }
+        (task, how) = replica.died() => Some((task.to_string(), how)),
+        (task, how) = tasks.first_to_end() => Some((task, how)),
+    };
+    if let Some((task, how)) = &died {
+        tracing::error!(%task, how, "a task that must run for ever ended: releasing the lease and exiting");
+    }
     // Stop taking new work, let the in-flight transaction finish, release
     // the Lease so a successor takes over at once; all within the budget.
-    status.abort();
-    index.task.abort();
-    watches.abort();
+    tasks.abort_all();
     if tokio::time::timeout(SHUTDOWN_BUDGET, replica.shutdown())
         .await
         .is_err()
@@ -275,9 +294,13 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
         tracing::warn!("graceful shutdown took longer than {SHUTDOWN_BUDGET:?}; exiting anyway");
     }
     let _ = stop_server_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_millis(500), server).await;
-    tracing::info!("stopped");
-    Ok(())
+    match died {
+        Some((task, how)) => anyhow::bail!("{task} {how}"),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
 }
 
 /// The index task and what it publishes.
@@ -325,6 +348,20 @@ impl IndexOutputs {
             changed_at,
         }
     }
+}
+
+/// Fault injection (test builds): `task` ends a second after this replica
+/// became leader, as if it had returned.
+fn end_once_leading(
+    task: tokio::task::JoinHandle<()>,
+    mut leadership: watch::Receiver<crate::leader::Leadership>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = leadership.wait_for(|l| l.leading).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        task.abort();
+        tracing::warn!("fault injection: ending the index task");
+    })
 }
 
 /// Waits for SIGTERM (the kubelet's stop) or Ctrl-C.

@@ -80,7 +80,8 @@ impl Namespaces {
 
 /// The watches that were started.
 pub struct Watches {
-    pub tasks: Vec<JoinHandle<()>>,
+    /// Each watch task, named for supervision ("the Service watch").
+    pub tasks: Vec<(String, JoinHandle<()>)>,
     /// How many watches must finish their first list before the caches
     /// count as synced.
     pub expected_syncs: usize,
@@ -91,7 +92,7 @@ pub struct Watches {
 
 impl Watches {
     pub fn abort(&self) {
-        for task in &self.tasks {
+        for (_, task) in &self.tasks {
             task.abort();
         }
     }
@@ -210,8 +211,12 @@ impl KindVisitor for Spawner<'_> {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, &()),
                 None => Api::all_with(self.client.clone(), &()),
             };
+            let name = match &scope {
+                Some(ns) => format!("the {} watch of namespace {ns}", kind.name()),
+                None => format!("the {} watch", kind.name()),
+            };
             let task = watch_kind::<K>(api, config.clone(), kind, scope, self.changes.clone());
-            self.watches.tasks.push(tokio::spawn(task));
+            self.watches.tasks.push((name, tokio::spawn(task)));
             self.watches.expected_syncs += 1;
         }
     }

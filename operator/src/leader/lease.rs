@@ -1,11 +1,8 @@
 //! Leader election on a Lease: resourceVersion-checked acquire, renew and
 //! release; the acquisition increments `leaseTransitions` in the same
-//! update; every API call has a timeout; a leader that cannot renew within
-//! the renew deadline steps down on its own.
-//!
-//! Expiry of another holder's Lease is judged client-go style, by how long
-//! the Lease has gone unchanged on *our* monotonic clock, so clock skew
-//! between nodes does not matter.
+//! update; every API call has a timeout. The decisions (take, renew, follow,
+//! step down) are the pure state machine of `apisix_operator_core::election`,
+//! unit-tested there; this file performs the calls.
 
 use std::time::Duration;
 
@@ -18,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::fence::{self, FenceKey};
+use apisix_operator_core::election::{self, Action, ElectorState, LeaseView, Timings};
 
 /// Lease settings. The defaults are short on purpose: the fence, not the
 /// Lease, guarantees a single writer, so the Lease only decides how fast a
@@ -95,6 +93,8 @@ pub struct Leadership {
 enum Command {
     /// Give the Lease up (fence lost): release it if we still hold it.
     StepDown,
+    /// SIGTERM: never take the Lease again (keep leading until released).
+    Retire,
     /// Release and stop (shutdown).
     Release(tokio::sync::oneshot::Sender<()>),
 }
@@ -120,6 +120,13 @@ impl LeaderHandle {
         let _ = self.commands.send(Command::StepDown).await;
     }
 
+    /// Stops campaigning (the replica is shutting down): the Lease is never
+    /// taken again, so it cannot be won during shutdown only to be handed
+    /// straight back.
+    pub async fn retire(&self) {
+        let _ = self.commands.send(Command::Retire).await;
+    }
+
     /// Releases the Lease so a successor takes over at once, and stops the
     /// elector. Returns when the release was attempted.
     pub async fn release(&self) {
@@ -130,20 +137,15 @@ impl LeaderHandle {
     }
 }
 
-/// The election loop of one replica.
+/// The election loop of one replica: performs the Lease calls that
+/// [`election::decide`] asks for and feeds their results back.
 pub struct LeaseElector {
     config: LeaseConfig,
     api: Api<Lease>,
     etcd: etcd_client::Client,
     fence: FenceKey,
     state: watch::Sender<Leadership>,
-    /// The Lease's resourceVersion, when we first saw it, and its duration:
-    /// another holder's Lease expires when it stays unchanged that long.
-    observed: Option<(String, Instant, Duration)>,
-    /// While leading: the last successful renewal.
-    renewed_at: Option<Instant>,
-    /// After stepping down because of the fence: do not re-acquire before.
-    hold_off_until: Option<Instant>,
+    elector: ElectorState,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,9 +179,14 @@ impl LeaseElector {
             etcd,
             fence,
             state,
-            observed: None,
-            renewed_at: None,
-            hold_off_until: None,
+            elector: ElectorState::default(),
+        }
+    }
+
+    fn timings(&self) -> Timings {
+        Timings {
+            lease_duration: self.config.lease_duration,
+            renew_deadline: self.config.renew_deadline,
         }
     }
 
@@ -217,8 +224,10 @@ impl LeaseElector {
                 }
                 event = events.next() => {
                     let urgent = match event {
-                        Some(Ok(watcher::Event::Apply(lease) | watcher::Event::InitApply(lease))) => self.observe(&lease),
-                        Some(Ok(watcher::Event::Delete(_))) => !self.state.borrow().leading,
+                        Some(Ok(watcher::Event::Apply(lease) | watcher::Event::InitApply(lease))) => {
+                            self.elector.urgent(&self.config.identity, &view_of(&lease, self.config.lease_duration))
+                        }
+                        Some(Ok(watcher::Event::Delete(_))) => self.elector.leading.is_none(),
                         _ => false,
                     };
                     if urgent {
@@ -231,9 +240,11 @@ impl LeaseElector {
                     Some(Command::StepDown) => {
                         tracing::warn!(identity = %self.config.identity, "stepping down: the fence was claimed by a newer leader");
                         self.release_lease().await;
-                        self.hold_off_until = Some(Instant::now() + self.config.lease_duration);
+                        self.elector.lost_fence(std::time::Instant::now(), self.config.lease_duration);
                     }
+                    Some(Command::Retire) => self.elector.retire(),
                     Some(Command::Release(done)) => {
+                        self.elector.retire();
                         self.release_lease().await;
                         let _ = done.send(());
                         return;
@@ -252,40 +263,18 @@ impl LeaseElector {
     /// quarter retry period after the last attempt, so errors do not spin).
     fn next_wake(&self, next_step: Instant, last_step: Instant) -> Instant {
         let earliest = last_step + self.config.retry_period / 4;
-        let expiry = match (&self.observed, self.state.borrow().leading) {
-            (Some((_, since, duration)), false) => *since + *duration + Duration::from_millis(1),
-            _ => next_step,
-        };
+        let expiry = self
+            .elector
+            .expiry(self.config.lease_duration)
+            .map_or(next_step, Instant::from_std);
         next_step.min(expiry).max(earliest)
     }
 
-    /// Records a Lease seen on the watch; true when it calls for acting now:
-    /// a follower seeing the Lease released, or a leader seeing another holder.
-    fn observe(&mut self, lease: &Lease) -> bool {
-        let spec = lease.spec.clone().unwrap_or_default();
-        let holder = spec.holder_identity.filter(|h| !h.is_empty());
-        let version = lease.metadata.resource_version.clone().unwrap_or_default();
-        let duration = lease_duration(&spec.lease_duration_seconds, self.config.lease_duration);
-        if self
-            .observed
-            .as_ref()
-            .is_none_or(|(seen, _, _)| *seen != version)
-        {
-            self.observed = Some((version, Instant::now(), duration));
-        }
-        let ours = holder.as_deref() == Some(self.config.identity.as_str());
-        if self.state.borrow().leading {
-            !ours
-        } else {
-            holder.is_none()
-        }
-    }
-
-    fn publish(&self, leading: bool, holder: Option<String>, token: i64) {
+    fn publish(&self, holder: Option<String>) {
         let next = Leadership {
-            leading,
+            leading: self.elector.leading.is_some(),
             holder,
-            token: if leading { token } else { 0 },
+            token: self.elector.leading.unwrap_or(0),
         };
         self.state.send_if_modified(|current| {
             if *current == next {
@@ -303,86 +292,69 @@ impl LeaseElector {
         });
     }
 
+    /// One election step: read the Lease, decide, act.
     async fn step(&mut self) {
-        let leading = self.state.borrow().leading;
-        let result = self.try_step(leading).await;
-        if let Err(err) = &result {
+        let lease = match self.call(self.api.get_opt(&self.config.name)).await {
+            Ok(lease) => lease,
+            Err(err) => {
+                tracing::debug!(identity = %self.config.identity, error = %err, "reading the lease failed");
+                self.step_down_if_overdue();
+                return;
+            }
+        };
+        let view = lease
+            .as_ref()
+            .map(|l| view_of(l, self.config.lease_duration));
+        let now = std::time::Instant::now();
+        let action = election::decide(
+            self.timings(),
+            &self.config.identity,
+            &mut self.elector,
+            view.as_ref(),
+            now,
+        );
+        let result = match (action, lease) {
+            (Action::Create, _) => self.create().await,
+            (Action::Acquire { transitions }, Some(lease)) => {
+                self.acquire(lease, transitions).await
+            }
+            (Action::Renew, Some(lease)) => self.renew(lease).await,
+            (Action::Follow { holder }, _) => {
+                self.publish(holder);
+                Ok(())
+            }
+            (Action::StepDown { holder }, _) => {
+                self.elector.stopped_leading();
+                self.publish(holder);
+                Ok(())
+            }
+            // Acquire and Renew are only decided on a Lease that exists.
+            (Action::Acquire { .. } | Action::Renew, None) => Ok(()),
+        };
+        if let Err(err) = result {
             tracing::debug!(identity = %self.config.identity, error = %err, "lease call failed");
-        }
-        if leading {
-            // Step down on our own when the renew deadline passed without a
-            // successful renewal (the API server may be unreachable).
-            let overdue = self
-                .renewed_at
-                .is_none_or(|at| at.elapsed() > self.config.renew_deadline);
-            if overdue && self.state.borrow().leading {
-                tracing::warn!(identity = %self.config.identity, "could not renew the lease within the renew deadline");
-                self.renewed_at = None;
-                let holder = self.state.borrow().holder.clone();
-                self.publish(false, holder, 0);
-            }
+            self.step_down_if_overdue();
         }
     }
 
-    async fn try_step(&mut self, leading: bool) -> Result<(), LeaseCallError> {
-        let lease = self.call(self.api.get_opt(&self.config.name)).await?;
-        let Some(lease) = lease else {
-            if !self.holding_off() {
-                self.create().await?;
-            }
-            return Ok(());
-        };
-        let spec = lease.spec.clone().unwrap_or_default();
-        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-        let transitions = i64::from(spec.lease_transitions.unwrap_or(0));
-        let version = lease.metadata.resource_version.clone().unwrap_or_default();
-        let ours = holder.as_deref() == Some(self.config.identity.as_str());
-
-        if leading {
-            let token = self.state.borrow().token;
-            if ours && transitions == token {
-                self.renew(lease).await?;
-            } else {
-                self.renewed_at = None;
-                self.publish(false, holder, 0);
-            }
-            return Ok(());
+    /// A leader that could not renew within the renew deadline (the API
+    /// server may be unreachable) steps down on its own.
+    fn step_down_if_overdue(&mut self) {
+        if election::overdue(self.timings(), &self.elector, std::time::Instant::now()) {
+            tracing::warn!(identity = %self.config.identity, "could not renew the lease within the renew deadline");
+            self.elector.stopped_leading();
+            let holder = self.state.borrow().holder.clone();
+            self.publish(holder);
         }
-
-        let duration = lease_duration(&spec.lease_duration_seconds, self.config.lease_duration);
-        let unchanged_since = match &self.observed {
-            Some((seen, since, _)) if *seen == version => *since,
-            _ => {
-                let now = Instant::now();
-                self.observed = Some((version.clone(), now, duration));
-                now
-            }
-        };
-        let expired = unchanged_since.elapsed() > duration;
-        // Our own name on a Lease we do not lead is a previous life of this
-        // replica (a restart): take it over with a new term right away.
-        if (holder.is_none() || ours || expired) && !self.holding_off() {
-            self.acquire(lease, transitions).await?;
-        } else {
-            self.publish(false, holder, 0);
-        }
-        Ok(())
     }
 
-    fn holding_off(&self) -> bool {
-        self.hold_off_until
-            .is_some_and(|until| Instant::now() < until)
-    }
-
-    /// The next token: above both the Lease's transitions and the fence's
-    /// stored token, so a deleted and recreated Lease (whose count restarts
-    /// at 0) still produces tokens the fence accepts.
-    async fn next_token(&mut self, transitions: i64) -> Result<i64, LeaseCallError> {
+    /// The term to acquire with (see [`election::next_term`]).
+    async fn next_term(&mut self, transitions: i64) -> Result<i64, LeaseCallError> {
         let timeout = self.config.api_timeout();
         let fenced = fence::read_token(&mut self.etcd, &self.fence, timeout)
             .await?
             .unwrap_or(0);
-        Ok(transitions.max(fenced) + 1)
+        Ok(election::next_term(transitions, fenced, &self.elector))
     }
 
     fn spec_for(&self, token: i64, acquire_time: MicroTime) -> LeaseSpec {
@@ -399,7 +371,7 @@ impl LeaseElector {
     }
 
     async fn create(&mut self) -> Result<(), LeaseCallError> {
-        let token = self.next_token(0).await?;
+        let token = self.next_term(0).await?;
         let lease = Lease {
             metadata: ObjectMeta {
                 name: Some(self.config.name.clone()),
@@ -422,7 +394,7 @@ impl LeaseElector {
     }
 
     async fn acquire(&mut self, mut lease: Lease, transitions: i64) -> Result<(), LeaseCallError> {
-        let token = self.next_token(transitions).await?;
+        let token = self.next_term(transitions).await?;
         lease.spec = Some(self.spec_for(token, now()));
         // `replace` sends the resourceVersion we read: if anyone changed the
         // Lease since, the API server answers 409 and we stay a follower.
@@ -443,9 +415,8 @@ impl LeaseElector {
     }
 
     fn won(&mut self, token: i64) {
-        self.renewed_at = Some(Instant::now());
-        self.observed = None;
-        self.publish(true, Some(self.config.identity.clone()), token);
+        self.elector.won(token, std::time::Instant::now());
+        self.publish(Some(self.config.identity.clone()));
     }
 
     async fn renew(&mut self, mut lease: Lease) -> Result<(), LeaseCallError> {
@@ -460,13 +431,13 @@ impl LeaseElector {
             .await
         {
             Ok(_) => {
-                self.renewed_at = Some(Instant::now());
+                self.elector.renewed(std::time::Instant::now());
                 Ok(())
             }
             Err(err) if err.is_conflict() => {
                 // Someone else changed the Lease: we are not leading any more.
-                self.renewed_at = None;
-                self.publish(false, None, 0);
+                self.elector.stopped_leading();
+                self.publish(None);
                 Ok(())
             }
             Err(err) => Err(err),
@@ -476,9 +447,9 @@ impl LeaseElector {
     /// Clears the holder (resourceVersion-checked) so a successor need not
     /// wait for the Lease to expire.
     async fn release_lease(&mut self) {
-        let was_leading = self.state.borrow().leading;
-        self.renewed_at = None;
-        self.publish(false, None, 0);
+        let was_leading = self.elector.leading.is_some();
+        self.elector.stopped_leading();
+        self.publish(None);
         if !was_leading {
             return;
         }
@@ -518,6 +489,17 @@ impl LeaseElector {
             Ok(result) => Ok(result?),
             Err(_) => Err(LeaseCallError::Timeout(timeout)),
         }
+    }
+}
+
+/// What the election reads of a Lease.
+fn view_of(lease: &Lease, default_duration: Duration) -> LeaseView {
+    let spec = lease.spec.clone().unwrap_or_default();
+    LeaseView {
+        holder: spec.holder_identity.filter(|h| !h.is_empty()),
+        transitions: i64::from(spec.lease_transitions.unwrap_or(0)),
+        resource_version: lease.metadata.resource_version.clone().unwrap_or_default(),
+        duration: lease_duration(&spec.lease_duration_seconds, default_duration),
     }
 }
 

@@ -44,6 +44,8 @@ pub const IN_FLIGHT: usize = 4;
 const ROUND: usize = 128;
 /// After a failed write, its unit is tried again this much later.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How long after its desired objects changed a unit is looked at.
+const SETTLE: Duration = Duration::from_millis(250);
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct StatusWriter {
@@ -69,8 +71,9 @@ struct Term {
     conditions: BTreeSet<UnitKey>,
     failures: BTreeSet<UnitKey>,
     ingresses: BTreeSet<ObjectKey>,
-    /// Units retried after a failed write, and when.
-    retries: Vec<(Instant, UnitKey)>,
+    /// Units to look at later (after a failed write, or once their new
+    /// objects have had time to be committed), by when.
+    later: BTreeMap<Instant, Vec<UnitKey>>,
     /// Conditions written in this term (the watch echoes them later).
     written: BTreeMap<UnitKey, ApisixStatus>,
     /// Failures reported in this term, by unit → message.
@@ -96,7 +99,7 @@ impl Term {
             conditions: BTreeSet::new(),
             failures: BTreeSet::new(),
             ingresses: BTreeSet::new(),
-            retries: Vec::new(),
+            later: BTreeMap::new(),
             written: BTreeMap::new(),
             reported: BTreeMap::new(),
             members: BTreeMap::new(),
@@ -161,33 +164,60 @@ impl Term {
     }
 
     /// Notes the units whose objects changed in the desired state or in etcd.
+    /// Those whose desired objects changed are looked at a little later
+    /// ([`SETTLE`]): by then the engine has normally committed them, and the
+    /// status goes straight to the new revision instead of through Pending.
     fn take_objects(&mut self, desired: Arc<DesiredState>, mirror: &MirrorState, prefix: &str) {
-        let mut units = desired.changed_units(&self.desired);
+        let changed: Vec<UnitKey> = desired.changed_units(&self.desired).into_iter().collect();
+        if !changed.is_empty() {
+            self.later
+                .entry(Instant::now() + SETTLE)
+                .or_default()
+                .extend(changed);
+        }
+        let mut units = BTreeSet::new();
         match mirror.changed_since(self.mirror_cursor) {
             Some(keys) => units.extend(
                 keys.into_iter()
                     .filter_map(|raw| EtcdKey::parse(prefix, raw).ok())
-                    .filter_map(|key| desired.unit_of(&key).cloned()),
+                    .flat_map(|key| desired.owners_of(&key).cloned().collect::<Vec<_>>()),
             ),
             // The journal cannot tell: look at every unit.
             None => units.extend(self.view.crs.keys().cloned()),
         }
         for unit in units {
-            if let Some(dependents) = self.members.get(&unit) {
-                self.conditions.extend(dependents.iter().cloned());
-            }
-            self.conditions.insert(unit);
+            self.mark(unit);
         }
         self.desired = desired;
         self.mirror_cursor = mirror.cursor();
     }
 
+    /// `unit`'s conditions, and those of the units whose Programmed depends
+    /// on it, are to be looked at.
+    fn mark(&mut self, unit: UnitKey) {
+        if let Some(dependents) = self.members.get(&unit) {
+            self.conditions.extend(dependents.iter().cloned());
+        }
+        self.conditions.insert(unit);
+    }
+
     fn take_due_retries(&mut self) {
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self.retries.drain(..).partition(|(at, _)| *at <= now);
-        self.retries = later;
-        self.conditions
-            .extend(due.into_iter().map(|(_, unit)| unit));
+        while let Some(entry) = self.later.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for unit in entry.remove() {
+                self.mark(unit);
+            }
+        }
+    }
+
+    fn look_again(&mut self, unit: UnitKey, after: Duration) {
+        self.later
+            .entry(Instant::now() + after)
+            .or_default()
+            .push(unit);
     }
 
     fn idle(&self) -> bool {
@@ -195,7 +225,7 @@ impl Term {
     }
 
     fn next_retry(&self) -> Option<Instant> {
-        self.retries.iter().map(|(at, _)| *at).min()
+        self.later.keys().next().copied()
     }
 }
 
@@ -354,7 +384,7 @@ impl StatusWriter {
                     term.written.insert(unit, wanted);
                 }
                 (Write::Conditions { unit, .. }, false) => {
-                    term.retries.push((Instant::now() + RETRY_AFTER, unit));
+                    term.look_again(unit, RETRY_AFTER);
                 }
                 (Write::LoadBalancer { key, .. }, true) => {
                     tracing::info!(ingress = %key, "updated the load-balancer status");
@@ -397,7 +427,6 @@ impl StatusWriter {
 
     /// One server-side apply of a status; whether it succeeded.
     async fn apply(&self, write: &Write) -> bool {
-        let params = PatchParams::apply(FIELD_MANAGER).force();
         let (what, result) = match write {
             Write::Conditions {
                 unit,
@@ -415,9 +444,7 @@ impl StatusWriter {
                     "metadata": {"name": name},
                     "status": wanted,
                 });
-                let patch = Patch::Apply(&body);
-                let call = api.patch_status(&name, &params, &patch);
-                (unit.to_string(), timed(call).await.map(|_| ()))
+                (unit.to_string(), apply_status(&api, &name, &body).await)
             }
             Write::LoadBalancer { key, want } => {
                 let api: Api<Ingress> = Api::namespaced(self.client.clone(), &key.namespace);
@@ -427,15 +454,68 @@ impl StatusWriter {
                     "metadata": {"name": key.name},
                     "status": {"loadBalancer": {"ingress": want}},
                 });
-                let patch = Patch::Apply(&body);
-                let call = api.patch_status(&key.name, &params, &patch);
-                (format!("Ingress/{key}"), timed(call).await.map(|_| ()))
+                (
+                    format!("Ingress/{key}"),
+                    apply_status(&api, &key.name, &body).await,
+                )
             }
         };
         if let Err(error) = &result {
             tracing::warn!(object = %what, %error, "could not update the status");
         }
         result.is_ok()
+    }
+}
+
+/// Server-side applies `body`'s status. An object whose stored spec does
+/// not fit its CRD's schema (left by an older, looser CRD) cannot be
+/// applied to (the API server cannot type it); its status is then merged
+/// instead, with the same field manager.
+async fn apply_status<K>(api: &Api<K>, name: &str, body: &serde_json::Value) -> Result<(), String>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    match timed(api.patch_status(name, &apply, &Patch::Apply(body))).await {
+        Ok(_) => Ok(()),
+        Err(CallError::Kube(kube::Error::Api(status))) if status.code == 500 => {
+            let merge = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            let status_only = json!({"status": body["status"]});
+            timed(api.patch_status(name, &merge, &Patch::Merge(&status_only)))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.describe())
+        }
+        Err(err) => Err(err.describe()),
+    }
+}
+
+/// A failed API call.
+enum CallError {
+    Kube(kube::Error),
+    Timeout,
+}
+
+impl CallError {
+    /// For logs: the API server's answer without its message, which can
+    /// quote the object's contents.
+    fn describe(&self) -> String {
+        match self {
+            CallError::Kube(kube::Error::Api(status)) => format!(
+                "the API server answered {} ({})",
+                status.code,
+                if status.reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &status.reason
+                }
+            ),
+            CallError::Kube(err) => crate::model::decode::redact(&err.to_string()),
+            CallError::Timeout => format!("timed out after {CALL_TIMEOUT:?}"),
+        }
     }
 }
 
@@ -476,11 +556,11 @@ fn conditions_write(
 
 async fn timed<T>(
     call: impl std::future::Future<Output = Result<T, kube::Error>>,
-) -> Result<T, String> {
+) -> Result<T, CallError> {
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(_) => Err(format!("timed out after {CALL_TIMEOUT:?}")),
+        Ok(Err(err)) => Err(CallError::Kube(err)),
+        Err(_) => Err(CallError::Timeout),
     }
 }
 

@@ -64,6 +64,10 @@ pub struct EngineInputs {
     /// The mirror's revision: it moves on every change the etcd watch sees,
     /// so a foreign change to an owned key is repaired at once.
     pub mirror_revision: watch::Receiver<i64>,
+    /// True while the mirror is loaded and its watch established.
+    pub etcd_watching: watch::Receiver<bool>,
+    /// Asks the mirror's watch for a progress report (its current revision).
+    pub mirror_progress: Arc<tokio::sync::Notify>,
 }
 
 /// What etcd held, as far as the mirror saw, after the last successful sync
@@ -80,6 +84,10 @@ struct Synced {
 /// a burst of watch events (often the echo of its own commits) costs one plan.
 const MIRROR_DEBOUNCE: Duration = Duration::from_millis(20);
 
+/// How long a new leader waits for the mirror to report the fence claim's
+/// revision before reading etcd afresh instead.
+const MIRROR_CATCH_UP: Duration = Duration::from_millis(300);
+
 pub struct SyncEngine {
     config: EngineConfig,
     etcd: etcd_client::Client,
@@ -95,9 +103,10 @@ enum SyncKind {
     /// Plan against the watch-fed mirror, looking only at what changed
     /// since the last sync when that is known.
     Incremental,
-    /// Read etcd afresh first, plan over every key, and count what it finds
-    /// as drift.
-    Full,
+    /// Plan over every key, and count what it finds as drift; with
+    /// `fresh_read`, read etcd afresh first (a periodic resync, or a
+    /// promotion whose mirror is not provably current).
+    Full { fresh_read: bool },
 }
 
 const CONFLICT_ATTEMPTS: usize = 5;
@@ -134,6 +143,9 @@ impl SyncEngine {
 
     pub async fn run(mut self) {
         let mut leadership = self.leader.subscribe();
+        // The last term this replica led with and gave up: leadership under
+        // it, still shown until the elector catches up, is not led again.
+        let mut ended_term: Option<i64> = None;
         loop {
             // Follower: wait for promotion (or shutdown).
             let token = loop {
@@ -141,7 +153,7 @@ impl SyncEngine {
                     return;
                 }
                 let current = leadership.borrow_and_update().clone();
-                if current.leading {
+                if current.leading && ended_term.is_none_or(|ended| current.token > ended) {
                     break current.token;
                 }
                 tokio::select! {
@@ -151,15 +163,17 @@ impl SyncEngine {
                     changed = self.inputs.shutdown.changed() => if changed.is_err() { return },
                 }
             };
-            self.metrics.leader.set(1);
-            self.metrics.leader_transitions.inc();
+            // Only a claimed fence makes a leader (and a transition).
             if let Some(claim) = self.claim_fence(token, &mut leadership).await {
+                self.metrics.leader.set(1);
+                self.metrics.leader_transitions.inc();
                 self.status.send_modify(|s| {
                     s.leading = true;
                     s.fence = Some(claim.clone());
                 });
                 self.lead(claim, &mut leadership).await;
             }
+            ended_term = Some(token);
             self.metrics.leader.set(0);
             self.status.send_modify(|s| {
                 s.leading = false;
@@ -235,6 +249,9 @@ impl SyncEngine {
         let mut desired_open = true;
         let mut ready_open = true;
         let mut mirror_open = true;
+        // A new leader's first sync is a full one; it reads etcd afresh only
+        // when the mirror cannot be shown current.
+        let mut promotion = Some(!self.mirror_is_current(&claim).await);
         self.inputs.mirror_revision.borrow_and_update();
         loop {
             if !self.still_leading(leadership, claim.token) {
@@ -243,7 +260,9 @@ impl SyncEngine {
             let now = Instant::now();
             let kind = if now >= resync_at {
                 resync_at = now + self.config.resync_interval;
-                Some(SyncKind::Full)
+                Some(SyncKind::Full {
+                    fresh_read: promotion.take().unwrap_or(true),
+                })
             } else if dirty && retry_at.is_none_or(|at| now >= at) {
                 Some(SyncKind::Incremental)
             } else {
@@ -309,17 +328,21 @@ impl SyncEngine {
         kind: SyncKind,
         synced: &mut Option<Synced>,
     ) -> Result<(), WriteError> {
-        let full = matches!(kind, SyncKind::Full);
+        let full = matches!(kind, SyncKind::Full { .. });
         let started = std::time::Instant::now();
         let mut backoff = retry_backoff();
-        let mut refresh = full;
+        let mut refresh = matches!(kind, SyncKind::Full { fresh_read: true });
         let mut attempt = 0;
         loop {
             attempt += 1;
             if refresh {
                 self.refresh_mirror().await?;
             }
-            let previous = if refresh { None } else { synced.as_ref() };
+            let previous = if full || refresh {
+                None
+            } else {
+                synced.as_ref()
+            };
             let (plan, next) = self.plan(previous);
             if !plan.refused.is_empty() {
                 tracing::error!(keys = ?plan.refused, "desired keys this installation does not own were refused");
@@ -395,6 +418,26 @@ impl SyncEngine {
             deletions_allowed,
         };
         (plan, next)
+    }
+
+    /// Whether the mirror provably reflects etcd as of our fence claim: its
+    /// watch is up and has reached the claim's revision (asked for with a
+    /// progress request, answered within a short wait). Then promotion needs
+    /// no paginated re-read of the whole prefix.
+    async fn mirror_is_current(&mut self, claim: &FenceClaim) -> bool {
+        if !*self.inputs.etcd_watching.borrow() {
+            return false;
+        }
+        if read_mirror(&self.mirror).revision() >= claim.revision {
+            return true;
+        }
+        self.inputs.mirror_progress.notify_one();
+        let mut revision = self.inputs.mirror_revision.clone();
+        let reached = revision.wait_for(|r| *r >= claim.revision);
+        matches!(
+            tokio::time::timeout(MIRROR_CATCH_UP, reached).await,
+            Ok(Ok(_))
+        ) && *self.inputs.etcd_watching.borrow()
     }
 
     /// A fresh, consistent, paginated read of the prefix replaces the mirror

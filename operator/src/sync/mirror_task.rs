@@ -41,6 +41,8 @@ pub struct MirrorTask {
     pub watching: watch::Sender<bool>,
     pub metrics: SyncMetrics,
     pub call_timeout: Duration,
+    /// A new leader asks for a progress report (the watch's revision).
+    pub progress: Arc<tokio::sync::Notify>,
 }
 
 enum WatchEnd {
@@ -122,7 +124,16 @@ impl MirrorTask {
         // revision fresh; a stream silent for much longer is presumed dead.
         let silence_limit = Duration::from_secs(60);
         loop {
-            let message = match tokio::time::timeout(silence_limit, stream.message()).await {
+            let received = tokio::select! {
+                received = tokio::time::timeout(silence_limit, stream.message()) => received,
+                _ = self.progress.notified() => {
+                    if let Err(err) = stream.request_progress().await {
+                        return WatchEnd::Broken(err.to_string());
+                    }
+                    continue;
+                }
+            };
+            let message = match received {
                 Ok(Ok(Some(message))) => message,
                 Ok(Ok(None)) => return WatchEnd::Broken("watch stream closed".into()),
                 Ok(Err(err)) => return WatchEnd::Broken(err.to_string()),

@@ -74,13 +74,26 @@ impl TestEnv {
         binary: &std::path::Path,
         args: &[String],
     ) -> Result<crate::ManagedProcess, TestEnvError> {
+        self.spawn_operator_with_env(name, binary, args, &[]).await
+    }
+
+    /// Like [`TestEnv::spawn_operator`], with extra environment variables.
+    pub async fn spawn_operator_with_env(
+        &self,
+        name: &str,
+        binary: &std::path::Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<crate::ManagedProcess, TestEnvError> {
         let kubeconfig = self.operator_kubeconfig().await?;
         let kubeconfig = kubeconfig.display().to_string();
+        let mut vars = vec![("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")];
+        vars.extend_from_slice(env);
         crate::ManagedProcess::spawn_with_env(
             name,
             binary,
             args,
-            &[("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")],
+            &vars,
             &self.workdir.path().join(format!("{name}.log")),
         )
     }
