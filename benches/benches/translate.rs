@@ -21,6 +21,7 @@ fn cluster() -> ClusterIndex {
         ingress_class: "apisix".into(),
         keyring: None,
         schemas: None,
+        copy_ingress_labels: false,
     });
     index.apply::<IngressClassKind>(
         serde_json::from_value(json!({

@@ -16,6 +16,7 @@ pub(crate) fn config() -> TranslateConfig {
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
         schemas: None,
+        copy_ingress_labels: false,
     }
 }
 

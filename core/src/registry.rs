@@ -64,7 +64,13 @@ registry! {
 
 /// The registered kind named `name` (a unit key's or a metric's kind).
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {
-    KINDS.iter().copied().find(|kind| kind.name() == name)
+    // Unit keys hold the registry's own name strings: compare addresses
+    // first, then contents.
+    KINDS
+        .iter()
+        .copied()
+        .find(|kind| std::ptr::eq(kind.name(), name))
+        .or_else(|| KINDS.iter().copied().find(|kind| kind.name() == name))
 }
 
 /// The registered kind of a manifest's `apiVersion` and `kind`.

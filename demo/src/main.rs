@@ -212,6 +212,7 @@ fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
         schemas: None,
+        copy_ingress_labels: false,
     });
     for (file, object) in objects {
         let _ = apply_object(&mut index, file, object.clone());

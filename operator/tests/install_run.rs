@@ -68,6 +68,7 @@ fn expected_keys(
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: keyring.map(|k| apisix_operator::apisix::Keyring::new(&[k.to_string()]).unwrap()),
         schemas: None,
+        copy_ingress_labels: false,
     });
     for (file, object) in objects {
         apply_object(&mut index, file, object.clone()).unwrap();

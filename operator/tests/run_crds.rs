@@ -50,6 +50,7 @@ fn expected(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
         schemas: None,
+        copy_ingress_labels: false,
     });
     for (file, object) in objects {
         apply_object(&mut index, file, object.clone()).unwrap();

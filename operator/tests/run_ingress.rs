@@ -36,6 +36,7 @@ fn config() -> TranslateConfig {
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
         schemas: None,
+        copy_ingress_labels: false,
     }
 }
 

@@ -48,16 +48,53 @@ pub fn control_api_schema_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/apisix-schema/control-api-3.18.0.json")
 }
 
+/// Keys per range read: one response must stay under the client's 4 MiB
+/// gRPC message limit, which a single read of a 10,000-route store exceeds.
+const PAGE_SIZE: i64 = 500;
+
+/// Every key-value under `<prefix>/`, read page by page at one revision.
+async fn read_prefix(
+    client: &mut etcd_client::Client,
+    prefix: &str,
+) -> Result<Vec<etcd_client::KeyValue>, TestEnvError> {
+    let first = format!("{}/", prefix.trim_end_matches('/'));
+    let mut end = first.clone().into_bytes();
+    // The prefix's range end: its last byte (`/`) plus one.
+    *end.last_mut().expect("the prefix ends with '/'") += 1;
+    let mut start = first.into_bytes();
+    let mut revision = 0;
+    let mut kvs = Vec::new();
+    loop {
+        let mut options = GetOptions::new()
+            .with_range(end.clone())
+            .with_limit(PAGE_SIZE);
+        if revision > 0 {
+            options = options.with_revision(revision);
+        }
+        let mut response = client.get(start.clone(), Some(options)).await?;
+        if revision == 0 {
+            revision = response.header().map_or(0, |header| header.revision());
+        }
+        let more = response.more();
+        let page = response.take_kvs();
+        let Some(last) = page.last() else { break };
+        start = last.key().to_vec();
+        start.push(0);
+        kvs.extend(page);
+        if !more {
+            break;
+        }
+    }
+    Ok(kvs)
+}
+
 /// Reads every key under `prefix` as a `{key: value}` dump.
 pub async fn dump_prefix(
     client: &mut etcd_client::Client,
     prefix: &str,
 ) -> Result<BTreeMap<String, serde_json::Value>, TestEnvError> {
-    let response = client
-        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
-        .await?;
     let mut dump = BTreeMap::new();
-    for kv in response.kvs() {
+    for kv in read_prefix(client, prefix).await? {
         let key = String::from_utf8_lossy(kv.key()).into_owned();
         let raw = String::from_utf8_lossy(kv.value()).into_owned();
         let value = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
@@ -73,11 +110,8 @@ pub async fn stored_objects(
     client: &mut etcd_client::Client,
     prefix: &str,
 ) -> Result<BTreeMap<String, (serde_json::Value, i64)>, TestEnvError> {
-    let response = client
-        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
-        .await?;
-    Ok(response
-        .kvs()
+    Ok(read_prefix(client, prefix)
+        .await?
         .iter()
         .map(|kv| {
             let mut value: serde_json::Value =

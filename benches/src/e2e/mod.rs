@@ -138,6 +138,7 @@ fn translate_config() -> TranslateConfig {
         ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
         keyring: None,
         schemas: None,
+        copy_ingress_labels: false,
     }
 }
 

@@ -57,6 +57,9 @@ pub struct Rejected {
 struct UnitBook {
     deps: DependencyIndex,
     errors: BTreeMap<UnitKey, TranslateError>,
+    /// What the latest translation left out without failing (labels APISIX
+    /// would refuse).
+    warnings: BTreeMap<UnitKey, Vec<String>>,
     dirty: BTreeSet<UnitKey>,
 }
 
@@ -119,6 +122,11 @@ impl ClusterIndex {
     /// The objects that do not decode.
     pub fn rejected(&self) -> &BTreeMap<UnitKey, Rejected> {
         &self.rejected
+    }
+
+    /// What each unit's latest translation left out without failing.
+    pub fn warnings(&self) -> &BTreeMap<UnitKey, Vec<String>> {
+        &self.units.warnings
     }
 
     /// The units that read `dep` and whose latest translation succeeded.
@@ -301,22 +309,31 @@ impl ClusterIndex {
         dirty
             .into_iter()
             .map(|unit| {
-                let before = self.units.deps.get(&unit).cloned().unwrap_or_default();
+                let before = self.decorated(&unit);
                 let outcome = self.retranslate(unit.clone());
                 self.refresh_status(&unit);
-                self.refresh_decorated(&unit, &before);
+                // The units with conditions it reads (before or now), whose
+                // Programmed may depend on it (an ApisixUpstream is
+                // Programmed once the routes using it are).
+                let mut decorated = self.decorated(&unit);
+                decorated.extend(before);
+                decorated.sort();
+                decorated.dedup();
+                for other in decorated {
+                    self.refresh_status(&other);
+                }
                 outcome
             })
             .collect()
     }
 
-    /// A unit's translation changed: the units with conditions it reads
-    /// (before or now), whose Programmed may depend on it (an ApisixUpstream
-    /// is Programmed once the routes using it are), are brought up to date.
-    fn refresh_decorated(&mut self, unit: &UnitKey, before: &UnitDeps) {
-        let now = self.units.deps.get(unit).cloned().unwrap_or_default();
-        let decorated: Vec<UnitKey> = before
-            .union(&now)
+    /// The units with conditions whose objects `unit` reads.
+    fn decorated(&self, unit: &UnitKey) -> Vec<UnitKey> {
+        self.units
+            .deps
+            .get(unit)
+            .into_iter()
+            .flatten()
             .filter_map(|dep| match &dep.scope {
                 DependencyScope::Object(key) => Some((dep.kind, key)),
                 _ => None,
@@ -327,10 +344,7 @@ impl ClusterIndex {
                     .is_some_and(|ops| ops.status_style() == StatusStyle::Conditions)
             })
             .map(|(kind, key)| UnitKey::of(kind, key))
-            .collect();
-        for other in decorated {
-            self.refresh_status(&other);
-        }
+            .collect()
     }
 
     fn retranslate(&mut self, unit: UnitKey) -> UnitOutcome {
@@ -377,6 +391,7 @@ impl ClusterIndex {
         self.desired.remove_unit(&unit);
         self.units.deps.remove(&unit);
         self.units.errors.remove(&unit);
+        self.units.warnings.remove(&unit);
         UnitOutcome::Removed { unit }
     }
 
@@ -397,6 +412,11 @@ impl ClusterIndex {
         match result.and_then(|objects| self.refuse_collisions(&unit, objects)) {
             Ok(objects) => {
                 let count = objects.objects.len();
+                if objects.warnings.is_empty() {
+                    self.units.warnings.remove(&unit);
+                } else {
+                    self.units.warnings.insert(unit.clone(), objects.warnings);
+                }
                 self.desired.replace_unit(&unit, objects.objects);
                 self.units.errors.remove(&unit);
                 UnitOutcome::Translated {

@@ -68,6 +68,19 @@ impl ClusterIndex {
         Some(UnitFailure { object, message })
     }
 
+    /// The warnings entry of `unit`: what its translation left out.
+    pub(crate) fn warnings_entry(&self, unit: &UnitKey) -> Option<UnitFailure> {
+        let messages = self.warnings().get(unit)?;
+        let ops = registry::kind(unit.kind())?.unit()?;
+        let object = ops
+            .status_target(self.snapshot(), &unit.object_key())?
+            .object;
+        Some(UnitFailure {
+            object,
+            message: messages.join("; "),
+        })
+    }
+
     /// A served Ingress's current load-balancer status.
     pub(crate) fn served_ingress_entry(
         &self,
@@ -100,8 +113,10 @@ impl ClusterIndex {
     pub(crate) fn refresh_status(&mut self, unit: &UnitKey) -> bool {
         let conditions = self.conditions_entry(unit);
         let failure = self.failure_entry(unit);
+        let warnings = self.warnings_entry(unit);
         let mut changed = put(&mut self.status.crs, unit, conditions);
         changed |= put(&mut self.status.failures, unit, failure);
+        changed |= put(&mut self.status.warnings, unit, warnings);
         if unit.kind() == crate::translate::ingress::KIND {
             let key = unit.object_key();
             let ingress = self.served_ingress_entry(&key);

@@ -222,6 +222,7 @@ fn subsets_select_endpoints_by_pod_labels_and_follow_label_changes() {
             json!({"namespace": "ns", "name": name, "labels": {"app": "web", "version": version}}),
         )
         .unwrap(),
+        status: None,
     };
     index.apply::<PodKind>(pod("web-v1", "v1"));
     index.apply::<PodKind>(pod("web-v2", "v2"));

@@ -13,6 +13,6 @@ mod service;
 pub use endpoint_slice::{EndpointSliceKind, EndpointSlices, SERVICE_NAME_LABEL};
 pub use ingress_class::IngressClassKind;
 pub use namespace::NamespaceKind;
-pub use pod::{PodKind, PodSummary, Pods};
+pub use pod::{PodAddresses, PodIp, PodKind, PodSummary, Pods};
 pub use secret::SecretKind;
 pub use service::ServiceKind;

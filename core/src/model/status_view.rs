@@ -36,6 +36,9 @@ pub struct StatusView {
     pub crs: OrdMap<UnitKey, CrStatusInput>,
     /// Failed units, and objects that do not decode.
     pub failures: OrdMap<UnitKey, UnitFailure>,
+    /// Units whose translation left something out (a label APISIX would
+    /// refuse), reported as Warning Events without failing them.
+    pub warnings: OrdMap<UnitKey, UnitFailure>,
     /// Ingresses this operator serves, with their current LB status.
     pub served_ingresses: OrdMap<ObjectKey, Vec<IngressLoadBalancerIngress>>,
     /// The publish Service's load-balancer ingress, when one is configured

@@ -24,10 +24,13 @@ pub struct TranslateConfig {
     /// When set, secret fields (ssl keys, plugin `encrypt_fields`) are
     /// written encrypted as APISIX's data encryption expects.
     pub keyring: Option<Keyring>,
-    /// APISIX's plugin schemas: when set, every plugin configuration is
+    /// APISIX's schemas: when set, every object and plugin configuration is
     /// checked as the data plane would, and plugins it does not load are
     /// errors. Without it the data plane's silent rejection is the only check.
     pub schemas: Option<Arc<ApisixSchemas>>,
+    /// Copy Ingresses' labels into the APISIX objects made from them, as the
+    /// CRs' always are (`--copy-ingress-labels`).
+    pub copy_ingress_labels: bool,
 }
 
 impl TranslateConfig {
@@ -49,6 +52,9 @@ pub struct UnitObjects {
     /// Keys its objects refer to (a route's upstream and plugin config):
     /// each must be desired, by this unit or another, or the unit fails.
     pub references: Vec<EtcdKey>,
+    /// What was left out, not failing the unit (a label APISIX would
+    /// refuse): reported as Warning Events.
+    pub warnings: Vec<String>,
 }
 
 impl UnitObjects {

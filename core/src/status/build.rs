@@ -26,6 +26,9 @@ impl ClusterIndex {
             if let Some(failure) = self.failure_entry(&unit) {
                 view.failures.insert(unit.clone(), failure);
             }
+            if let Some(warning) = self.warnings_entry(&unit) {
+                view.warnings.insert(unit.clone(), warning);
+            }
             if unit.kind() == ingress::KIND {
                 let key = unit.object_key();
                 if let Some(current) = self.served_ingress_entry(&key) {

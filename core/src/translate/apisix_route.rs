@@ -63,6 +63,7 @@ pub fn translate(input: TranslateInput<'_>, route: &ApisixRoute) -> Translation 
         input,
         namespace: route.metadata.namespace.as_deref().unwrap_or("default"),
         name: route.metadata.name.as_deref().unwrap_or_default(),
+        user_labels: route.metadata.labels.as_ref(),
         deps: &mut deps,
         out: UnitObjects::default(),
     }
@@ -74,6 +75,8 @@ struct RouteTranslator<'a> {
     input: TranslateInput<'a>,
     namespace: &'a str,
     name: &'a str,
+    /// The ApisixRoute's labels, copied into its routes.
+    user_labels: Option<&'a BTreeMap<String, String>>,
     deps: &'a mut UnitDeps,
     out: UnitObjects,
 }
@@ -100,6 +103,18 @@ impl RouteTranslator<'_> {
         Ok(self.out)
     }
 
+    /// The labels of this ApisixRoute's routes: its own, then ours.
+    fn route_labels(&mut self) -> Value {
+        labels(
+            self.input.config,
+            KIND,
+            self.namespace,
+            self.name,
+            self.user_labels,
+            &mut self.out.warnings,
+        )
+    }
+
     fn identity(&self, rest: &str) -> String {
         format!("{KIND}/{}/{}/{rest}", self.namespace, self.name)
     }
@@ -113,10 +128,7 @@ impl RouteTranslator<'_> {
             "name".into(),
             display_name(format!("{}_{}_{}", self.namespace, self.name, rule.name)).into(),
         );
-        value.insert(
-            "labels".into(),
-            labels(config, KIND, self.namespace, self.name),
-        );
+        value.insert("labels".into(), self.route_labels());
         route_matches(rule, &mut value)?;
         if let Some(timeout) = &rule.timeout {
             value.insert("timeout".into(), route_timeout(&rule.name, timeout)?);
@@ -252,10 +264,7 @@ impl RouteTranslator<'_> {
         );
         let mut value = Map::new();
         value.insert("id".into(), id.clone().into());
-        value.insert(
-            "labels".into(),
-            labels(config, KIND, self.namespace, self.name),
-        );
+        value.insert("labels".into(), self.route_labels());
         value.insert("server_port".into(), rule.matches.ingress_port.into());
         if let Some(sni) = &rule.matches.host {
             value.insert("sni".into(), sni.clone().into());
@@ -334,8 +343,13 @@ impl RouteTranslator<'_> {
                 .collect::<Vec<_>>()
                 .into(),
         );
-        upstream.insert("labels".into(), shared_upstream::labels(config, &source));
-        if let Some(decoration) = self.input.snapshot.get::<ApisixUpstreamKind>(&service) {
+        let decoration = self.input.snapshot.get::<ApisixUpstreamKind>(&service);
+        let decoration_labels = decoration.and_then(|d| d.metadata.labels.as_ref());
+        upstream.insert(
+            "labels".into(),
+            shared_upstream::labels(config, &source, decoration_labels, &mut self.out.warnings),
+        );
+        if let Some(decoration) = decoration {
             let settings = upstream_settings::effective(&decoration.spec, resolved.service_port);
             upstream_settings::apply(self.input.snapshot, self.deps, &settings, &mut upstream)?;
         }
@@ -432,7 +446,15 @@ impl RouteTranslator<'_> {
             display_name(format!("{}_{name}", self.namespace)).into(),
         );
         upstream.insert("type".into(), "roundrobin".into());
-        upstream.insert("labels".into(), shared_upstream::labels(config, &source));
+        upstream.insert(
+            "labels".into(),
+            shared_upstream::labels(
+                config,
+                &source,
+                external.metadata.labels.as_ref(),
+                &mut self.out.warnings,
+            ),
+        );
         let scheme = spec
             .settings
             .scheme

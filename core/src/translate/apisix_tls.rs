@@ -69,7 +69,7 @@ fn build(
         cert,
         key,
         &spec.hosts,
-        labels(input.config, KIND, namespace, name),
+        labels(input.config, KIND, namespace, name, None, &mut Vec::new()),
     );
     value["id"] = id.clone().into();
     if let Some(client) = &spec.client {

@@ -165,23 +165,30 @@ fn slice_port(slice: &EndpointSlice, service_port: &ServicePort) -> Option<i32> 
         .port
 }
 
-/// Whether an endpoint's Pod carries every label of `selector`.
+/// Whether an endpoint's Pod carries every label of `selector`. The Pod is
+/// the endpoint's `targetRef`, else the Pod whose IP is its address.
 fn in_subset(
     snapshot: &Snapshot,
     namespace: &str,
     endpoint: &Endpoint,
     selector: &BTreeMap<String, String>,
 ) -> bool {
-    let labels = endpoint
+    let Some(pods) = snapshot.store::<PodKind>() else {
+        return false;
+    };
+    let by_target = endpoint
         .target_ref
         .as_ref()
         .filter(|r| r.kind.as_deref() == Some("Pod"))
         .and_then(|r| r.name.as_deref())
-        .and_then(|name| {
-            snapshot
-                .store::<PodKind>()?
-                .labels(&ObjectKey::new(namespace, name))
-        });
+        .map(|name| pods.labels(&ObjectKey::new(namespace, name)));
+    let labels = match by_target {
+        Some(labels) => labels,
+        None => endpoint
+            .addresses
+            .iter()
+            .find_map(|address| pods.labels_by_ip(namespace, address)),
+    };
     labels.is_some_and(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 

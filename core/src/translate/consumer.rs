@@ -258,12 +258,20 @@ fn build(
     }
     plugins.insert(plugin.to_string(), conf);
     let username = username(input.config, namespace, name);
+    let mut out = UnitObjects::default();
+    let labels = labels(
+        input.config,
+        KIND,
+        namespace,
+        name,
+        object.metadata.labels.as_ref(),
+        &mut out.warnings,
+    );
     let value = json!({
         "username": username,
-        "labels": labels(input.config, KIND, namespace, name),
+        "labels": labels,
         "plugins": plugins,
     });
-    let mut out = UnitObjects::default();
     out.add(input.config, ApisixDir::Consumers, &username, value)?;
     Ok(out)
 }

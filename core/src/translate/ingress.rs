@@ -116,6 +116,26 @@ impl<'a> IngressTranslator<'a> {
         })
     }
 
+    /// The labels of this Ingress's routes and ssls: its own with
+    /// `--copy-ingress-labels`, then ours. (Never of its upstreams, which
+    /// Ingresses on one Service share.)
+    fn object_labels(&mut self) -> Value {
+        let user = self
+            .input
+            .config
+            .copy_ingress_labels
+            .then_some(self.ingress.metadata.labels.as_ref())
+            .flatten();
+        labels(
+            self.input.config,
+            KIND,
+            self.namespace,
+            self.name,
+            user,
+            &mut self.out.warnings,
+        )
+    }
+
     fn config(&self) -> &TranslateConfig {
         self.input.config
     }
@@ -248,10 +268,7 @@ impl<'a> IngressTranslator<'a> {
         }
         route.insert("priority".into(), matching.priority.into());
         route.insert("upstream_id".into(), upstream_id.into());
-        route.insert(
-            "labels".into(),
-            labels(self.config(), KIND, self.namespace, self.name),
-        );
+        route.insert("labels".into(), self.object_labels());
         let websocket = self.annotations.enable_websocket
             || self
                 .upstreams
@@ -349,7 +366,7 @@ impl<'a> IngressTranslator<'a> {
         }
         upstream.insert(
             "labels".into(),
-            shared_upstream::labels(self.config(), &source),
+            shared_upstream::labels(self.input.config, &source, None, &mut self.out.warnings),
         );
         let id = shared_upstream::assign_id(self.config(), &source, &mut upstream);
         let config = self.input.config;
@@ -395,12 +412,7 @@ impl<'a> IngressTranslator<'a> {
             hosts.join(",")
         );
         let id = object_id(&self.config().ownership, IdKind::Ssl, &identity);
-        let mut value = tls::ssl_value(
-            cert,
-            private_key,
-            &hosts,
-            labels(self.config(), KIND, self.namespace, self.name),
-        );
+        let mut value = tls::ssl_value(cert, private_key, &hosts, self.object_labels());
         value["id"] = id.clone().into();
         let config = self.input.config;
         self.out.add(config, ApisixDir::Ssls, &id, value)

@@ -124,13 +124,21 @@ pub fn translate_plugin_config(
     )
     .and_then(|plugins| {
         let id = plugin_config_id(input.config, namespace, name);
+        let mut out = UnitObjects::default();
+        let labels = labels(
+            input.config,
+            PLUGIN_CONFIG_KIND,
+            namespace,
+            name,
+            object.metadata.labels.as_ref(),
+            &mut out.warnings,
+        );
         let value = json!({
             "id": id,
             "name": display_name(format!("{namespace}_{name}")),
-            "labels": labels(input.config, PLUGIN_CONFIG_KIND, namespace, name),
+            "labels": labels,
             "plugins": plugins,
         });
-        let mut out = UnitObjects::default();
         out.add(input.config, ApisixDir::PluginConfigs, &id, value)?;
         Ok(out)
     });

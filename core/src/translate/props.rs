@@ -189,6 +189,7 @@ fn generated_ingresses_translate_deterministically_into_valid_apisix_objects() {
                 ingress_class: "apisix".into(),
                 keyring: None,
                 schemas: None,
+                copy_ingress_labels: false,
             };
             let (snapshot, objects) = build(&services, &ingresses);
             for object in &objects {

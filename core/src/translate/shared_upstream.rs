@@ -29,15 +29,27 @@ pub struct UpstreamSource<'a> {
     pub subset: Option<&'a str>,
 }
 
-/// The labels of a shared upstream: who manages it and what it stands for.
-pub fn labels(config: &TranslateConfig, source: &UpstreamSource<'_>) -> Value {
-    serde_json::json!({
-        "managed-by": "apisix-operator",
-        "apisix-operator-cluster": config.ownership.cluster(),
-        "k8s-kind": source.kind,
-        "k8s-namespace": source.namespace,
-        "k8s-name": source.name,
-    })
+/// The labels of a shared upstream: those of the ApisixUpstream that
+/// decorates it (shared by every unit using the Service), then who manages
+/// it and what it stands for.
+pub fn labels(
+    config: &TranslateConfig,
+    source: &UpstreamSource<'_>,
+    decoration: Option<&std::collections::BTreeMap<String, String>>,
+    warnings: &mut Vec<String>,
+) -> Value {
+    let owner = format!("ApisixUpstream {}/{}", source.namespace, source.name);
+    let mut labels = super::copied_labels(decoration, &owner, warnings);
+    for (key, value) in [
+        ("managed-by", "apisix-operator"),
+        ("apisix-operator-cluster", config.ownership.cluster()),
+        ("k8s-kind", source.kind),
+        ("k8s-namespace", source.namespace),
+        ("k8s-name", source.name),
+    ] {
+        labels.insert(key.into(), value.into());
+    }
+    Value::Object(labels)
 }
 
 /// Gives `upstream` (without an `id`) its shared id; returns the id.

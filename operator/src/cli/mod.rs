@@ -75,6 +75,9 @@ pub struct TranslationArgs {
     /// An APISIX Control API base URL (e.g. http://apisix:9090) to fetch `/v1/schema` from at start, instead of --apisix-schema.
     #[arg(long, env = "APISIX_OPERATOR_APISIX_CONTROL_URL")]
     pub apisix_control_url: Option<String>,
+    /// Copy Ingresses' labels into the APISIX routes and ssls made from them (the APISIX CRs' labels are always copied).
+    #[arg(long, env = "APISIX_OPERATOR_COPY_INGRESS_LABELS")]
+    pub copy_ingress_labels: bool,
 }
 
 impl TranslationArgs {
@@ -116,6 +119,7 @@ impl TranslationArgs {
             controller_name: self.controller_name.clone(),
             ingress_class: self.ingress_class.clone(),
             schemas: self.load_schemas()?.map(std::sync::Arc::new),
+            copy_ingress_labels: self.copy_ingress_labels,
             keyring: match self.data_encryption_keyring.as_slice() {
                 [] => None,
                 keys => Some(

@@ -70,6 +70,7 @@ struct Term {
     /// Units whose conditions must be looked at again.
     conditions: BTreeSet<UnitKey>,
     failures: BTreeSet<UnitKey>,
+    warnings: BTreeSet<UnitKey>,
     ingresses: BTreeSet<ObjectKey>,
     /// Units to look at later (after a failed write, or once their new
     /// objects have had time to be committed), by when.
@@ -78,6 +79,8 @@ struct Term {
     written: BTreeMap<UnitKey, ApisixStatus>,
     /// Failures reported in this term, by unit → message.
     reported: BTreeMap<UnitKey, String>,
+    /// Warnings reported in this term, by unit → message.
+    warned: BTreeMap<UnitKey, String>,
     /// Units whose Programmed depends on other units (an ApisixUpstream on
     /// the routes using it): member → units depending on it.
     members: BTreeMap<UnitKey, BTreeSet<UnitKey>>,
@@ -98,10 +101,12 @@ impl Term {
             mirror_cursor: mirror.cursor(),
             conditions: BTreeSet::new(),
             failures: BTreeSet::new(),
+            warnings: BTreeSet::new(),
             ingresses: BTreeSet::new(),
             later: BTreeMap::new(),
             written: BTreeMap::new(),
             reported: BTreeMap::new(),
+            warned: BTreeMap::new(),
             members: BTreeMap::new(),
         };
         term.take_view(view);
@@ -127,6 +132,9 @@ impl Term {
         }
         for item in old.failures.diff(&view.failures) {
             self.failures.insert(diff_key(item).clone());
+        }
+        for item in old.warnings.diff(&view.warnings) {
+            self.warnings.insert(diff_key(item).clone());
         }
         if old.publish_service_lb != view.publish_service_lb {
             self.ingresses.extend(view.served_ingresses.keys().cloned());
@@ -221,7 +229,10 @@ impl Term {
     }
 
     fn idle(&self) -> bool {
-        self.conditions.is_empty() && self.failures.is_empty() && self.ingresses.is_empty()
+        self.conditions.is_empty()
+            && self.failures.is_empty()
+            && self.warnings.is_empty()
+            && self.ingresses.is_empty()
     }
 
     fn next_retry(&self) -> Option<Instant> {
@@ -344,6 +355,9 @@ impl StatusWriter {
         for unit in take_batch(&mut term.failures, ROUND) {
             self.report_failure(term, recorder, &unit).await;
         }
+        for unit in take_batch(&mut term.warnings, ROUND) {
+            self.report_warning(term, recorder, &unit).await;
+        }
         let now = jiff::Timestamp::now().to_string();
         let mut writes: Vec<Write> = take_batch(&mut term.conditions, ROUND)
             .into_iter()
@@ -421,6 +435,34 @@ impl StatusWriter {
             Err(err) => {
                 tracing::warn!(%unit, error = %err, "could not publish an Event");
                 term.failures.insert(unit.clone());
+            }
+        }
+    }
+
+    /// What a translation left out (a label APISIX would refuse): a Warning
+    /// Event, once per message and term.
+    async fn report_warning(&self, term: &mut Term, recorder: &Recorder, unit: &UnitKey) {
+        let Some(warning) = term.view.warnings.get(unit) else {
+            term.warned.remove(unit);
+            return;
+        };
+        if term.warned.get(unit) == Some(&warning.message) {
+            return;
+        }
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "NotCopied".into(),
+            note: Some(warning.message.clone()),
+            action: "Translate".into(),
+            secondary: None,
+        };
+        match recorder.publish(&event, &warning.object).await {
+            Ok(()) => {
+                term.warned.insert(unit.clone(), warning.message.clone());
+            }
+            Err(err) => {
+                tracing::warn!(%unit, error = %err, "could not publish an Event");
+                term.warnings.insert(unit.clone());
             }
         }
     }
