@@ -2,7 +2,9 @@
 //! `apisix_operator_benches::e2e`). `cargo bench --bench e2e` (what `make
 //! bench` runs) measures 1,000 and 10,000 ApisixRoutes plus 2,000 Ingresses
 //! (`E2E_SCALES=1000,10000,100000` adds more) and writes
-//! `benches/results/e2e.json` and `e2e.md`; under `cargo test` a small scale
+//! `benches/results/e2e.json` and `e2e.md` (`E2E_RESULTS` elsewhere;
+//! `E2E_COLD_ONLY=1` stops after the cold start and keeps the leader's log,
+//! `E2E_LOG_LEVEL` sets its level, for profiling); under `cargo test` a small scale
 //! runs every scenario once, numbers printed, not asserted.
 
 use std::time::Duration;
@@ -28,7 +30,7 @@ fn scales(full: bool) -> Vec<Scale> {
         .into_iter()
         .map(|routes| Scale {
             routes,
-            ingresses: 2_000.min(routes),
+            ingresses: 2_000,
         })
         .collect()
 }
@@ -77,9 +79,7 @@ fn main() {
     let markdown = report.markdown();
     println!("{markdown}");
     if full {
-        let dir = std::env::var_os("E2E_RESULTS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results"));
+        let dir = e2e::results_dir();
         std::fs::create_dir_all(&dir).expect("benches/results");
         std::fs::write(
             dir.join("e2e.json"),

@@ -205,6 +205,10 @@ pub async fn run(scale: Scale, settings: &Settings) -> ScaleReport {
         report.cold_ready_seconds,
         report.leader_after_sync.rss_mib
     );
+    if cold_only() {
+        keep_log(&leader, scale.routes);
+        return report;
+    }
 
     let mut changes = Changes::watch(etcd.clone(), PREFIX).await;
     report.changes_after_sync =
@@ -255,8 +259,37 @@ fn operator_args(env: &TestEnv, settings: &Settings) -> Vec<String> {
         "--lease-name=bench-e2e".into(),
         "--lease-namespace=default".into(),
         format!("--resync-interval={}s", settings.resync_interval.as_secs()),
-        "--log-level=warn".into(),
+        format!(
+            "--log-level={}",
+            std::env::var("E2E_LOG_LEVEL").unwrap_or_else(|_| "warn".into())
+        ),
     ]
+}
+
+/// `E2E_COLD_ONLY=1` stops after the cold start, for profiling it (with a
+/// wrapper script as `E2E_OPERATOR_BINARY`); the leader's log is then kept
+/// as `leader-<routes>.log` in the results directory.
+fn cold_only() -> bool {
+    std::env::var_os("E2E_COLD_ONLY").is_some()
+}
+
+fn keep_log(operator: &Operator, routes: usize) {
+    let dir = results_dir();
+    let kept = dir.join(format!("leader-{routes}.log"));
+    let copied = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(operator.process.log_path(), &kept));
+    match copied {
+        Ok(_) => eprintln!("[e2e {routes}] leader log kept as {}", kept.display()),
+        Err(err) => eprintln!("[e2e {routes}] could not keep the leader log: {err}"),
+    }
+}
+
+/// `E2E_RESULTS`, else `benches/results`.
+pub fn results_dir() -> PathBuf {
+    std::env::var_os("E2E_RESULTS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"),
+        PathBuf::from,
+    )
 }
 
 /// Creates `items` concurrently (a bounded number in flight).
@@ -481,11 +514,13 @@ async fn change_latencies(
 ) -> BTreeMap<String, Percentiles> {
     let mut samples = Vec::with_capacity(count);
     for n in offset..offset + count {
-        let change = Change::nth(n, workload.scale);
-        let expected = workload.expect(&change);
+        let mut change = Change::nth(n, workload.scale);
+        let mut expected = workload.expect(&change);
         if expected.is_empty() {
-            continue;
+            change = change.flipped();
+            expected = workload.expect(&change);
         }
+        assert!(!expected.is_empty(), "{change:?} rewrites no key");
         changes.drain();
         make(client, workload, &change).await;
         let acknowledged = Instant::now();

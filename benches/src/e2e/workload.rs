@@ -166,6 +166,29 @@ impl Change {
         }
     }
 
+    /// The same change with the other value, for when the object already
+    /// holds this one (so every measured change rewrites something).
+    pub fn flipped(&self) -> Change {
+        match *self {
+            Change::RoutePath { route, version } => Change::RoutePath {
+                route,
+                version: version + 1,
+            },
+            Change::IngressAnnotation { ingress, websocket } => Change::IngressAnnotation {
+                ingress,
+                websocket: !websocket,
+            },
+            Change::SliceScale { service, endpoints } => Change::SliceScale {
+                service,
+                endpoints: if endpoints == 4 { 5 } else { 4 },
+            },
+            Change::SecretRotation { ingress, rotation } => Change::SecretRotation {
+                ingress,
+                rotation: rotation + 1,
+            },
+        }
+    }
+
     /// The `n`th change of a run: kinds in turn, objects spread out.
     pub fn nth(n: usize, scale: Scale) -> Change {
         let tls_ingresses = scale.ingresses.div_ceil(10).max(1);
