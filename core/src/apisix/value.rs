@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 const CREATE_TIME: &str = "create_time";
 const UPDATE_TIME: &str = "update_time";
@@ -36,9 +36,11 @@ impl CanonicalValue {
         };
         map.remove(CREATE_TIME);
         map.remove(UPDATE_TIME);
-        let sorted = sort_keys(Value::Object(map));
+        // serde_json's map (without its `preserve_order` feature, which
+        // nothing here enables) is a BTreeMap: every object serialises with
+        // sorted keys already. A test below fails should that change.
         Ok(CanonicalValue(
-            serde_json::to_vec(&sorted)
+            serde_json::to_vec(&Value::Object(map))
                 .expect("a JSON value always serializes")
                 .into(),
         ))
@@ -62,12 +64,24 @@ impl CanonicalValue {
 
     /// The bytes to store: the value plus the timestamps, as the Admin API
     /// would write them.
+    ///
+    /// The stamps are spliced in after the opening brace instead of parsing
+    /// and serialising the value again (a cold sync stamps every key): key
+    /// order means nothing to APISIX, and a stored value is canonicalised
+    /// when read.
     pub fn stamped(&self, create_time: i64, update_time: i64) -> Vec<u8> {
-        let mut value = self.to_json();
-        let map = value.as_object_mut().expect("canonical values are objects");
-        map.insert(CREATE_TIME.into(), create_time.into());
-        map.insert(UPDATE_TIME.into(), update_time.into());
-        serde_json::to_vec(&sort_keys(value)).expect("a JSON value always serializes")
+        let rest = self
+            .0
+            .strip_prefix(b"{")
+            .expect("canonical values are JSON objects");
+        let stamps = format!("{{\"{CREATE_TIME}\":{create_time},\"{UPDATE_TIME}\":{update_time}");
+        let mut bytes = Vec::with_capacity(stamps.len() + self.0.len() + 1);
+        bytes.extend_from_slice(stamps.as_bytes());
+        if rest != b"}" {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(rest);
+        bytes
     }
 }
 
@@ -96,23 +110,6 @@ impl StoredValue {
                 create_time: None,
             },
         }
-    }
-}
-
-fn sort_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sort_keys(v)))
-                    .collect::<Map<_, _>>(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
     }
 }
 
@@ -146,12 +143,24 @@ mod tests {
 
     #[test]
     fn stamping_adds_both_times() {
-        let v = CanonicalValue::from_json(json!({"id": "r1"})).unwrap();
+        let v = CanonicalValue::from_json(json!({"id": "r1", "labels": {"a": "b"}})).unwrap();
+        let stamped = v.stamped(5, 7);
         assert_eq!(
-            v.stamped(5, 7),
-            br#"{"create_time":5,"id":"r1","update_time":7}"#.to_vec()
+            serde_json::from_slice::<Value>(&stamped).unwrap(),
+            json!({"create_time": 5, "id": "r1", "labels": {"a": "b"}, "update_time": 7})
         );
-        assert_eq!(StoredValue::parse(&v.stamped(5, 7)).canonical, Some(v));
+        let stored = StoredValue::parse(&stamped);
+        assert_eq!(stored.canonical, Some(v));
+        assert_eq!(stored.create_time, Some(5));
+        let empty = CanonicalValue::from_json(json!({})).unwrap();
+        assert_eq!(
+            empty.stamped(1, 2),
+            br#"{"create_time":1,"update_time":2}"#.to_vec()
+        );
+        assert_eq!(
+            StoredValue::parse(&empty.stamped(1, 2)).canonical,
+            Some(empty)
+        );
     }
 
     #[test]

@@ -305,7 +305,20 @@ impl ClusterIndex {
     /// Re-translates every dirty unit and updates the desired state and the
     /// status view.
     pub fn flush(&mut self) -> Vec<UnitOutcome> {
-        let dirty = std::mem::take(&mut self.units.dirty);
+        self.flush_at_most(usize::MAX)
+    }
+
+    /// [`ClusterIndex::flush`] for the first `limit` dirty units (in unit
+    /// order) only; the others stay dirty. Flushing in parts until none is
+    /// dirty gives what one flush would.
+    pub fn flush_at_most(&mut self, limit: usize) -> Vec<UnitOutcome> {
+        let dirty: Vec<UnitKey> = if limit >= self.units.dirty.len() {
+            std::mem::take(&mut self.units.dirty).into_iter().collect()
+        } else {
+            std::iter::from_fn(|| self.units.dirty.pop_first())
+                .take(limit)
+                .collect()
+        };
         dirty
             .into_iter()
             .map(|unit| {

@@ -411,5 +411,26 @@ mod kept_view {
             index.flush();
             prop_assert_eq!(index.status(), &index.status_view(None));
         }
+
+        #[test]
+        fn flushing_in_parts_gives_what_one_flush_gives(
+            ops in prop::collection::vec(op(), 1..40),
+            part in 1..4usize,
+        ) {
+            let (mut whole, mut parts) = (ClusterIndex::new(config()), ClusterIndex::new(config()));
+            for op in ops {
+                if matches!(op, Op::Flush) {
+                    whole.flush();
+                    while parts.has_dirty() {
+                        prop_assert!(parts.flush_at_most(part).len() <= part);
+                    }
+                    prop_assert_eq!(whole.desired(), parts.desired());
+                    prop_assert_eq!(whole.status(), parts.status());
+                } else {
+                    apply(&mut whole, op.clone());
+                    apply(&mut parts, op);
+                }
+            }
+        }
     }
 }

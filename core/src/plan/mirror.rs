@@ -192,6 +192,20 @@ impl MirrorState {
             .retain(|_, deleted_at| *deleted_at > revision);
     }
 
+    /// Whether the mirror already holds `key` at `mod_revision`: the watch's
+    /// copy of our own commit (recorded by [`MirrorState::apply_commit`]),
+    /// which then needs neither parsing nor applying. Learns the key's true
+    /// create revision on the way.
+    pub fn confirms(&mut self, key: &str, mod_revision: i64, create_revision: i64) -> bool {
+        match self.keys.get_mut(key) {
+            Some(known) if known.mod_revision == mod_revision => {
+                known.create_revision = create_revision;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Records the effects of a transaction the writer committed at
     /// `revision`, so the next plan sees them before the watch delivers
     /// them. The watch's copy of the same events is then a no-op.
@@ -292,6 +306,20 @@ mod tests {
         assert_eq!(mirror.get("/a/routes/x").unwrap().mod_revision, 15);
         mirror.apply_watch([put("/a/routes/x", r#"{"v":2}"#, 15)], 15);
         assert_eq!(mirror.get("/a/routes/x").unwrap().mod_revision, 15);
+    }
+
+    #[test]
+    fn the_watch_copy_of_a_local_commit_is_confirmed_without_a_change() {
+        let mut mirror = MirrorState::from_list(BTreeMap::new(), 10);
+        mirror.apply_commit([put("/a/routes/x", r#"{"v":2}"#, 15)]);
+        let cursor = mirror.cursor();
+        // Our commit, as the watch reports it (an update: created earlier).
+        assert!(mirror.confirms("/a/routes/x", 15, 4));
+        assert_eq!(mirror.get("/a/routes/x").unwrap().create_revision, 4);
+        assert_eq!(mirror.changed_since(cursor), Some(vec![]));
+        // A later write (someone else's) is not ours; an unknown key neither.
+        assert!(!mirror.confirms("/a/routes/x", 16, 4));
+        assert!(!mirror.confirms("/a/routes/y", 15, 15));
     }
 
     #[test]

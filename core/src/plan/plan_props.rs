@@ -401,6 +401,75 @@ proptest! {
     }
 
     #[test]
+    fn waves_cover_the_plan_and_never_race_a_reference(s in scenario_strategy()) {
+        let plan = run_plan(&s);
+        let waves = plan.waves();
+        // The waves are the transactions, in order, each once.
+        let covered: Vec<usize> = waves.iter().flat_map(|w| w.clone()).collect();
+        prop_assert_eq!(covered, (0..plan.txns.len()).collect::<Vec<_>>());
+        prop_assert!(waves.iter().all(|w| !w.is_empty()));
+        // Within a wave, any change of a later transaction may commit before
+        // any change of an earlier one: same phase, and never a put of a
+        // higher group level than an earlier put's, or a delete of a lower
+        // one than an earlier delete's. A group's level: a unit's highest
+        // directory among its (unshared) puts; a shared key's or a
+        // deletion's own directory.
+        let phase = |c: &KeyChange| match c {
+            KeyChange::Put { .. } => 0,
+            KeyChange::Delete { key, .. } if key.dir().is_referring() => 1,
+            KeyChange::Delete { .. } => 2,
+        };
+        // (A unit split over several transactions counts part by part, at
+        // each key's own directory.)
+        let mut unit_level: BTreeMap<UnitKey, (ApisixDir, BTreeSet<usize>)> = BTreeMap::new();
+        for (i, txn) in plan.txns.iter().enumerate() {
+            for change in txn.changes.iter().filter(|c| c.is_put()) {
+                let desired = s.desired.get(change.key()).unwrap();
+                if !desired.is_shared() {
+                    let (level, txns) = unit_level
+                        .entry(desired.unit.clone())
+                        .or_insert((change.key().dir(), BTreeSet::new()));
+                    *level = (*level).max(change.key().dir());
+                    txns.insert(i);
+                }
+            }
+        }
+        let level = |c: &KeyChange| match s.desired.get(c.key()) {
+            Some(desired) if c.is_put() && !desired.is_shared() => {
+                match &unit_level[&desired.unit] {
+                    (level, txns) if txns.len() == 1 => *level,
+                    _ => c.key().dir(),
+                }
+            }
+            _ => c.key().dir(),
+        };
+        for wave in &waves {
+            let txns = &plan.txns[wave.clone()];
+            for (i, earlier) in txns.iter().enumerate() {
+                for later in &txns[i + 1..] {
+                    for a in &earlier.changes {
+                        for b in &later.changes {
+                            prop_assert_eq!(phase(a), phase(b));
+                            let same_unit = a.is_put()
+                                && s.desired.get(a.key()).map(|d| (&d.unit, d.is_shared()))
+                                    == s.desired.get(b.key()).map(|d| (&d.unit, false));
+                            if same_unit {
+                                // One unit's parts: in directory order.
+                                prop_assert!(b.key().dir() <= a.key().dir(), "{} races {}", b.key(), a.key());
+                            }
+                            if a.is_put() {
+                                prop_assert!(level(b) <= level(a), "{} races {}", b.key(), a.key());
+                            } else {
+                                prop_assert!(level(b) >= level(a), "{} races {}", b.key(), a.key());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_unit_that_fits_is_written_in_one_transaction(s in scenario_strategy()) {
         let plan = run_plan(&s);
         let mut txns_of: BTreeMap<UnitKey, (BTreeSet<usize>, usize, usize)> = BTreeMap::new();
@@ -501,11 +570,22 @@ proptest! {
         prop_assert_eq!(&desired, &routed_state(&after, &versions_after, 2));
         let next = Scenario { mirror, desired, limits, deletions_allowed: true };
         let plan = run_plan(&next);
-        // After every transaction, no stored route refers to a missing upstream.
-        for end in 0..=plan.txns.len() {
-            let prefix = WritePlan { txns: plan.txns[..end].to_vec(), ..WritePlan::default() };
-            let state = simulate(&next, &prefix).map_err(TestCaseError::fail)?;
-            references_hold(&state).map_err(TestCaseError::fail)?;
+        // Whatever part of a wave has committed (its transactions commit
+        // concurrently, in any order) after the waves before it, no stored
+        // route refers to a missing upstream.
+        for wave in plan.waves() {
+            let len = wave.len().min(10);
+            for subset in 0..(1u32 << len) {
+                let mut txns = plan.txns[..wave.start].to_vec();
+                txns.extend(
+                    (0..len)
+                        .filter(|i| subset & (1 << i) != 0)
+                        .map(|i| plan.txns[wave.start + i].clone()),
+                );
+                let partial = WritePlan { txns, ..WritePlan::default() };
+                let state = simulate(&next, &partial).map_err(TestCaseError::fail)?;
+                references_hold(&state).map_err(TestCaseError::fail)?;
+            }
         }
         // And the end is exactly the new state.
         let end = simulate(&next, &plan).map_err(TestCaseError::fail)?;
@@ -590,4 +670,40 @@ fn no_deletion_before_deletions_are_allowed() {
             expect_mod_revision: 3
         }]
     );
+}
+
+#[test]
+fn a_cold_sync_of_routes_on_shared_upstreams_is_three_waves() {
+    // 50 shared upstreams, then 1,000 route-only units: the upstreams'
+    // transactions commit concurrently, then the routes' do.
+    let assignment: Vec<Option<u8>> = (0..1000).map(|u| Some((u % 50) as u8)).collect();
+    let mut desired = DesiredState::new();
+    for (u, k) in assignment.iter().enumerate() {
+        let unit = UnitKey::new("Route", Some("ns"), &u.to_string());
+        let up = EtcdKey::new(
+            PREFIX,
+            ApisixDir::Upstreams,
+            &format!("ao_c1_up{}", k.unwrap()),
+        )
+        .unwrap();
+        let route = EtcdKey::new(PREFIX, ApisixDir::Routes, &format!("ao_c1_r{u}")).unwrap();
+        desired.replace_unit(&unit, [(up, value(1)), (route, value(2))]);
+    }
+    let mirror = MirrorState::from_list(BTreeMap::new(), 1);
+    let plan = plan(PlanInput {
+        desired: &desired,
+        mirror: &mirror,
+        ownership: &ownership(),
+        prefix: PREFIX,
+        limits: PlanLimits {
+            max_ops: 20,
+            max_bytes: 1 << 20,
+        },
+        deletions_allowed: true,
+    });
+    assert_eq!(plan.puts(), 1050);
+    // The transaction that packs the last upstreams with the first routes
+    // is a wave of its own.
+    let waves = plan.waves();
+    assert_eq!(waves, vec![0..2, 2..3, 3..53]);
 }

@@ -98,6 +98,14 @@ impl KeyChange {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlannedTxn {
     pub changes: Vec<KeyChange>,
+    /// The lowest and highest level of the groups packed into it. A group's
+    /// level is the highest directory rank among a unit's puts, or a shared
+    /// key's or a deletion's own rank: what a group writes is referred to
+    /// only from within the group or from groups of a higher level. The
+    /// parts of a group too large for one transaction count at their keys'
+    /// own ranks instead, so they commit in order.
+    pub min_level: usize,
+    pub max_level: usize,
 }
 
 impl PlannedTxn {
@@ -132,6 +140,95 @@ impl WritePlan {
 
     pub fn deletes(&self) -> usize {
         self.changes().filter(|c| !c.is_put()).count()
+    }
+
+    /// The transactions split into waves, in order: the transactions of one
+    /// wave may commit concurrently (none of them writes an object another
+    /// one's keys refer to), and a wave starts only after the one before it
+    /// has committed in full. A wave holds one phase; a later put of a wave
+    /// is never of a higher group level than an earlier one (a route never
+    /// races the upstream or plugin config it refers to), a later delete
+    /// never of a lower one (an upstream is never deleted alongside a route
+    /// still referring to it). Groups of one level are independent: that is
+    /// what lets the planner order them by unit key alone.
+    pub fn waves(&self) -> Vec<std::ops::Range<usize>> {
+        let mut waves = Vec::new();
+        let mut start = 0;
+        let mut wave: Option<WaveBounds> = None;
+        for (i, txn) in self.txns.iter().enumerate() {
+            let bounds = WaveBounds::of(txn);
+            wave = match wave {
+                Some(current) if current.admits(&bounds) => Some(current.merge(&bounds)),
+                Some(_) => {
+                    waves.push(start..i);
+                    start = i;
+                    Some(bounds)
+                }
+                None => Some(bounds),
+            };
+        }
+        if start < self.txns.len() {
+            waves.push(start..self.txns.len());
+        }
+        waves
+    }
+}
+
+/// What a wave (or one transaction) writes: its phase (puts, deletions of
+/// referring objects, deletions of referred-to ones) and the range of group
+/// levels it holds.
+#[derive(Debug, Clone, Copy)]
+struct WaveBounds {
+    phase: Phase,
+    min_level: usize,
+    max_level: usize,
+}
+
+impl WaveBounds {
+    fn of(txn: &PlannedTxn) -> WaveBounds {
+        WaveBounds {
+            // The planner never mixes phases in one transaction.
+            phase: txn.changes.first().map_or(Phase::Puts, Phase::of),
+            min_level: txn.min_level,
+            max_level: txn.max_level,
+        }
+    }
+
+    /// Whether `next` may commit concurrently with everything in `self`.
+    fn admits(&self, next: &WaveBounds) -> bool {
+        let independent = match self.phase {
+            Phase::Puts => next.max_level <= self.min_level,
+            Phase::ReferringDeletes | Phase::DependencyDeletes => next.min_level >= self.max_level,
+        };
+        self.phase == next.phase && independent
+    }
+
+    fn merge(self, next: &WaveBounds) -> WaveBounds {
+        WaveBounds {
+            phase: self.phase,
+            min_level: self.min_level.min(next.min_level),
+            max_level: self.max_level.max(next.max_level),
+        }
+    }
+}
+
+/// The planner's three phases, in order; a transaction belongs to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Puts,
+    /// Deletions of objects that refer to others (routes, ...).
+    ReferringDeletes,
+    /// Deletions of the objects referred to.
+    DependencyDeletes,
+}
+
+impl Phase {
+    fn of(change: &KeyChange) -> Phase {
+        match change {
+            KeyChange::Put { .. } => Phase::Puts,
+            KeyChange::Delete { key, .. } if key.dir().is_referring() => Phase::ReferringDeletes,
+            KeyChange::Delete { .. } => Phase::DependencyDeletes,
+        }
     }
 }
 
@@ -313,16 +410,16 @@ impl<'a> PlanBuilder<'a> {
             });
         }
         let mut packer = Packer::new(self.input.limits);
-        for (_, _, group) in put_groups {
-            packer.add_group(group);
+        for (level, _, group) in put_groups {
+            packer.add_group(group, level);
         }
         packer.barrier();
-        for change in self.referring_deletes {
-            packer.add_group(vec![change]);
-        }
-        packer.barrier();
-        for change in self.dependency_deletes {
-            packer.add_group(vec![change]);
+        for deletes in [self.referring_deletes, self.dependency_deletes] {
+            for change in deletes {
+                let level = change.key().dir().write_rank();
+                packer.add_group(vec![change], level);
+            }
+            packer.barrier();
         }
         self.result.txns = packer.finish();
         self.result
@@ -336,6 +433,8 @@ struct Packer {
     done: Vec<PlannedTxn>,
     current: PlannedTxn,
     current_bytes: usize,
+    /// The lowest and highest group level in `current`.
+    current_levels: Option<(usize, usize)>,
 }
 
 impl Packer {
@@ -349,6 +448,7 @@ impl Packer {
             done: Vec::new(),
             current: PlannedTxn::default(),
             current_bytes: 0,
+            current_levels: None,
         }
     }
 
@@ -357,7 +457,8 @@ impl Packer {
             && self.current_bytes + bytes <= self.limits.max_bytes
     }
 
-    fn add_group(&mut self, group: Vec<KeyChange>) {
+    /// Adds a group whose level is `level` (see [`PlannedTxn::min_level`]).
+    fn add_group(&mut self, group: Vec<KeyChange>, level: usize) {
         let bytes: usize = group.iter().map(KeyChange::estimated_bytes).sum();
         if !self.fits(group.len(), bytes) {
             self.barrier();
@@ -365,6 +466,7 @@ impl Packer {
         if self.fits(group.len(), bytes) {
             self.current_bytes += bytes;
             self.current.changes.extend(group);
+            self.note_level(level);
             return;
         }
         // Too big for any one transaction: split in order. A single change
@@ -374,15 +476,28 @@ impl Packer {
             if !self.current.changes.is_empty() && !self.fits(1, bytes) {
                 self.barrier();
             }
+            // A split group's parts must commit in order: each part counts
+            // at its own directories' ranks, so a part holding a route never
+            // shares a wave with the part holding the upstream before it.
+            self.note_level(change.key().dir().write_rank());
             self.current_bytes += bytes;
             self.current.changes.push(change);
         }
     }
 
+    fn note_level(&mut self, level: usize) {
+        self.current_levels = Some(match self.current_levels {
+            Some((min, max)) => (min.min(level), max.max(level)),
+            None => (level, level),
+        });
+    }
+
     /// Ends the current transaction: nothing added later shares it.
     fn barrier(&mut self) {
         if !self.current.changes.is_empty() {
-            self.done.push(std::mem::take(&mut self.current));
+            let mut txn = std::mem::take(&mut self.current);
+            (txn.min_level, txn.max_level) = self.current_levels.take().unwrap_or_default();
+            self.done.push(txn);
             self.current_bytes = 0;
         }
     }

@@ -258,6 +258,7 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
             desired: index.desired.clone(),
             mirror: replica.mirror.clone(),
             mirror_revision: replica.mirror_revision.clone(),
+            engine: replica.status.clone(),
         }
         .run(index.status.clone(), replica.leader.subscribe()),
     );

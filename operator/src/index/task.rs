@@ -27,6 +27,13 @@ type StatusRevision = (
 /// delay translation indefinitely).
 const MAX_BATCH: usize = 10_000;
 
+/// Units translated between two publications of the desired state: a large
+/// flush (the first one after a start, above all) publishes as it goes, so
+/// the sync engine writes the first units' objects while the others are
+/// translated. Deletions wait for the whole flush: caches are ready (and
+/// the engine may delete orphans) only once it is done.
+const FLUSH_PART: usize = 1_000;
+
 pub struct IndexTask {
     pub index: ClusterIndex,
     pub feeder: Feeder,
@@ -96,7 +103,39 @@ impl IndexTask {
     /// Translates the dirty units and publishes; `status_built_at` is the
     /// index's status revision the last status view was built at.
     fn flush(&mut self, status_built_at: &mut Option<StatusRevision>) {
-        for outcome in self.index.flush() {
+        let started = Instant::now();
+        let mut units = 0;
+        loop {
+            let outcomes = self.index.flush_at_most(FLUSH_PART);
+            units += outcomes.len();
+            self.report(outcomes);
+            self.publish_desired();
+            if !self.index.has_dirty() {
+                break;
+            }
+        }
+        if units > 0 {
+            tracing::debug!(units, took = ?started.elapsed(), "flushed");
+        }
+        self.publish_unit_errors();
+        self.ready
+            .send_if_modified(|ready| !std::mem::replace(ready, true));
+        // The index keeps the view current as it flushes; publishing it is
+        // an O(1) clone, done only when it (or the publish Service's
+        // addresses) changed.
+        let publish_lb = crate::status::publish_service_lb(&self.index, self.lb_source.as_ref());
+        let revision = (self.index.status_revision(), publish_lb.clone());
+        if status_built_at.as_ref() == Some(&revision) {
+            return;
+        }
+        *status_built_at = Some(revision);
+        let mut view = self.index.status().clone();
+        view.publish_service_lb = publish_lb;
+        self.status.send_replace(Arc::new(view));
+    }
+
+    fn report(&self, outcomes: Vec<UnitOutcome>) {
+        for outcome in outcomes {
             match outcome {
                 UnitOutcome::Failed { unit, error } => {
                     self.metrics.count_unit(unit.kind(), "failed");
@@ -112,6 +151,9 @@ impl IndexTask {
                 }
             }
         }
+    }
+
+    fn publish_unit_errors(&self) {
         for kind in crate::registry::unit_kind_names() {
             let failing = self
                 .index
@@ -124,6 +166,9 @@ impl IndexTask {
                 .get_or_create(&crate::telemetry::metrics::KindLabels { kind })
                 .set(i64::try_from(failing).unwrap_or(i64::MAX));
         }
+    }
+
+    fn publish_desired(&self) {
         // The published state is an earlier clone of the index's own, so
         // equal revisions mean equal contents; the clone itself is O(1).
         let desired = self.index.desired();
@@ -134,19 +179,5 @@ impl IndexTask {
             *current = Arc::new(desired.clone());
             true
         });
-        self.ready
-            .send_if_modified(|ready| !std::mem::replace(ready, true));
-        // The index keeps the view current as it flushes; publishing it is
-        // an O(1) clone, done only when it (or the publish Service's
-        // addresses) changed.
-        let publish_lb = crate::status::publish_service_lb(&self.index, self.lb_source.as_ref());
-        let revision = (self.index.status_revision(), publish_lb.clone());
-        if status_built_at.as_ref() == Some(&revision) {
-            return;
-        }
-        *status_built_at = Some(revision);
-        let mut view = self.index.status().clone();
-        view.publish_service_lb = publish_lb;
-        self.status.send_replace(Arc::new(view));
     }
 }

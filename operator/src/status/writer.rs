@@ -31,7 +31,7 @@ use crate::apisix::EtcdKey;
 use crate::leader::Leadership;
 use crate::model::{DiffItem, ObjectKey};
 use crate::sync::mirror_task::read_mirror;
-use crate::sync::{DesiredState, JournalCursor, MirrorState, SharedMirror, UnitKey};
+use crate::sync::{DesiredState, EngineStatus, JournalCursor, MirrorState, SharedMirror, UnitKey};
 
 /// The field manager of every status the operator applies.
 pub const FIELD_MANAGER: &str = "apisix-operator";
@@ -59,6 +59,10 @@ pub struct StatusWriter {
     pub desired: watch::Receiver<Arc<DesiredState>>,
     pub mirror: SharedMirror,
     pub mirror_revision: watch::Receiver<i64>,
+    /// A term's status work starts only once the engine has synced etcd in
+    /// that term: after a cold start or a failover, thousands of conditions
+    /// must not compete with the first writes to etcd.
+    pub engine: watch::Receiver<EngineStatus>,
 }
 
 /// What one term (one Lease token) has seen, has left to do and has written.
@@ -305,10 +309,12 @@ impl StatusWriter {
         };
         let mut desired = self.desired.clone();
         let mut mirror_revision = self.mirror_revision.clone();
+        let mut engine = self.engine.clone();
         let mut term: Option<Term> = None;
         loop {
             let now = leadership.borrow_and_update().clone();
-            if now.leading {
+            let synced = engine.borrow_and_update().synced_token == Some(now.token);
+            if now.leading && (synced || term.as_ref().is_some_and(|t| t.token == now.token)) {
                 let view_now = view.borrow_and_update().clone();
                 let desired_now = desired.borrow_and_update().clone();
                 mirror_revision.borrow_and_update();
@@ -338,6 +344,7 @@ impl StatusWriter {
                 changed = leadership.changed() => if changed.is_err() { return },
                 changed = desired.changed() => if changed.is_err() { return },
                 changed = mirror_revision.changed() => if changed.is_err() { return },
+                changed = engine.changed() => if changed.is_err() { return },
                 _ = sleep_until_some(retry) => {}
             }
         }

@@ -43,6 +43,10 @@ pub struct EngineStatus {
     pub fence: Option<FenceClaim>,
     /// The revision of the last transaction this replica committed.
     pub last_commit_revision: Option<i64>,
+    /// The Lease token of the term in which etcd last matched the desired
+    /// state (after a sync); `None` until the current term's first sync.
+    /// Status writes wait for it, so etcd is written first.
+    pub synced_token: Option<i64>,
     /// Full resyncs completed while leading (since start).
     pub resyncs: u64,
     /// Keys changed by the last full resync (0 on an idle cluster).
@@ -178,6 +182,7 @@ impl SyncEngine {
             self.status.send_modify(|s| {
                 s.leading = false;
                 s.fence = None;
+                s.synced_token = None;
             });
         }
     }
@@ -344,6 +349,17 @@ impl SyncEngine {
                 synced.as_ref()
             };
             let (plan, next) = self.plan(previous);
+            if !plan.is_empty() {
+                tracing::debug!(
+                    full,
+                    puts = plan.puts(),
+                    deletes = plan.deletes(),
+                    txns = plan.txns.len(),
+                    waves = plan.waves().len(),
+                    since_start = ?started.elapsed(),
+                    "planned"
+                );
+            }
             if !plan.refused.is_empty() {
                 tracing::error!(keys = ?plan.refused, "desired keys this installation does not own were refused");
             }
@@ -356,7 +372,7 @@ impl SyncEngine {
                             .event_to_commit_seconds
                             .observe(at.elapsed().as_secs_f64());
                     }
-                    self.finish(full, &plan, &report);
+                    self.finish(full, &plan, &report, next.deletions_allowed);
                     if full {
                         self.metrics
                             .last_resync_duration_seconds
@@ -462,7 +478,9 @@ impl SyncEngine {
         }
     }
 
-    fn finish(&self, full: bool, plan: &WritePlan, report: &WriteReport) {
+    /// Records a committed plan; `complete` when it was made from the whole
+    /// desired state (caches ready, the mirror loaded).
+    fn finish(&self, full: bool, plan: &WritePlan, report: &WriteReport, complete: bool) {
         let changes = report.puts + report.deletes;
         if full {
             self.metrics.resyncs.inc();
@@ -482,6 +500,9 @@ impl SyncEngine {
         self.status.send_modify(|s| {
             if report.last_revision.is_some() {
                 s.last_commit_revision = report.last_revision;
+            }
+            if complete {
+                s.synced_token = s.fence.as_ref().map(|fence| fence.token);
             }
             if full {
                 s.resyncs += 1;

@@ -156,45 +156,54 @@ impl MirrorTask {
                 continue;
             }
             let header_revision = message.header().map(|h| h.revision()).unwrap_or(0);
-            let events: Vec<MirrorEvent> = message
-                .events()
-                .iter()
-                .filter_map(|event| {
-                    let kv = event.kv()?;
-                    let key = String::from_utf8_lossy(kv.key()).into_owned();
-                    Some(match event.event_type() {
-                        EventType::Put => MirrorEvent::Put {
-                            key,
-                            value: StoredValue::parse(kv.value()),
-                            mod_revision: kv.mod_revision(),
-                            create_revision: kv.create_revision(),
-                        },
-                        EventType::Delete => MirrorEvent::Delete {
-                            key,
-                            revision: kv.mod_revision(),
-                        },
-                    })
-                })
-                .collect();
             // A catching-up watch reports the store's latest revision in the
             // header while later messages still carry older events, so an
             // event message advances the mirror only to its last event; only
             // an event-less progress notification vouches for the header.
-            let current = events
+            let current = message
+                .events()
                 .iter()
-                .map(|e| match e {
-                    MirrorEvent::Put { mod_revision, .. } => *mod_revision,
-                    MirrorEvent::Delete { revision, .. } => *revision,
-                })
+                .filter_map(|event| event.kv().map(|kv| kv.mod_revision()))
                 .max()
                 .unwrap_or(header_revision);
-            write_mirror(&self.mirror).apply_watch(events, current);
+            let mut mirror = write_mirror(&self.mirror);
+            let events: Vec<MirrorEvent> = message
+                .events()
+                .iter()
+                .filter_map(|event| mirror_event(&mut mirror, event))
+                .collect();
+            mirror.apply_watch(events, current);
+            drop(mirror);
             self.metrics
                 .mirror_revision_lag
                 .set((header_revision - read_mirror(&self.mirror).revision()).max(0));
             self.publish();
         }
     }
+}
+
+/// One watch event as the mirror applies it; `None` for our own commits,
+/// which the mirror already holds (their values are not parsed again).
+fn mirror_event(mirror: &mut MirrorState, event: &etcd_client::Event) -> Option<MirrorEvent> {
+    let kv = event.kv()?;
+    let key = String::from_utf8_lossy(kv.key()).into_owned();
+    Some(match event.event_type() {
+        EventType::Put => {
+            if mirror.confirms(&key, kv.mod_revision(), kv.create_revision()) {
+                return None;
+            }
+            MirrorEvent::Put {
+                key,
+                value: StoredValue::parse(kv.value()),
+                mod_revision: kv.mod_revision(),
+                create_revision: kv.create_revision(),
+            }
+        }
+        EventType::Delete => MirrorEvent::Delete {
+            key,
+            revision: kv.mod_revision(),
+        },
+    })
 }
 
 fn new_backoff() -> impl Iterator<Item = Duration> {

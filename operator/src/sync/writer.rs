@@ -1,10 +1,12 @@
 //! Executes a write plan: one etcd transaction per planned transaction, each
-//! guarded by the fence compare and a per-key revision compare. Never
-//! overwrites blindly: a failed compare stops the plan.
+//! guarded by the fence compare and a per-key revision compare, the
+//! transactions of one wave concurrently. Never overwrites blindly: a failed
+//! compare stops the plan.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::MirrorEvent;
 use super::mirror_task::{SharedMirror, write_mirror};
@@ -52,9 +54,18 @@ pub struct EtcdWriter {
     pub metrics: SyncMetrics,
 }
 
+/// Transactions of one wave in flight at once, at most. etcd batches
+/// concurrent requests into one consensus round and one disk sync, so a cold
+/// sync's couple of hundred transactions take a fraction of their time one
+/// after the other; more in flight would only queue inside etcd.
+const MAX_IN_FLIGHT: usize = 8;
+
 impl EtcdWriter {
-    /// Commits the plan's transactions in order, recording each commit in the
-    /// mirror. Stops at the first failure; what committed before stays.
+    /// Commits the plan wave by wave (see [`WritePlan::waves`]): the
+    /// transactions of a wave concurrently, the next wave only once the
+    /// previous one committed in full. Each commit is recorded in the mirror.
+    /// Stops at the first failure; what committed before (and what was
+    /// already in flight) stays.
     pub async fn execute(
         &mut self,
         plan: &WritePlan,
@@ -67,35 +78,82 @@ impl EtcdWriter {
                 .plan_operations
                 .observe(plan.changes().count() as f64);
         }
-        for txn in &plan.txns {
-            let started = std::time::Instant::now();
-            let result = self.commit(txn, fence).await;
-            self.metrics
-                .write_duration_seconds
-                .observe(started.elapsed().as_secs_f64());
-            let outcome = match &result {
-                Ok(_) => TxnResult::Committed,
-                Err(WriteError::FenceLost { .. }) => TxnResult::FenceLost,
-                Err(WriteError::KeyConflict { .. }) => TxnResult::KeyConflict,
-                Err(_) => TxnResult::Error,
-            };
-            self.metrics.count_txn(outcome);
-            let (revision, events) = result?;
-            let puts = txn.changes.iter().filter(|c| c.is_put()).count();
-            let deletes = txn.changes.len() - puts;
-            self.metrics.keys_written.inc_by(puts as u64);
-            self.metrics.keys_deleted.inc_by(deletes as u64);
-            write_mirror(mirror).apply_commit(events);
-            report.txns += 1;
-            report.puts += puts;
-            report.deletes += deletes;
-            report.last_revision = Some(revision);
+        for wave in plan.waves() {
+            self.commit_wave(&plan.txns[wave], fence, mirror, &mut report)
+                .await?;
         }
         Ok(report)
     }
 
+    async fn commit_wave(
+        &self,
+        txns: &[PlannedTxn],
+        fence: &FenceClaim,
+        mirror: &SharedMirror,
+        report: &mut WriteReport,
+    ) -> Result<(), WriteError> {
+        let mut pending = txns.iter();
+        let mut in_flight = FuturesUnordered::new();
+        let mut first_error = None;
+        loop {
+            while first_error.is_none() && in_flight.len() < MAX_IN_FLIGHT {
+                let Some(txn) = pending.next() else { break };
+                in_flight.push(async move { (txn, self.commit_measured(txn, fence).await) });
+            }
+            let Some((txn, result)) = in_flight.next().await else {
+                break;
+            };
+            match result {
+                Ok((revision, events)) => self.record(txn, revision, events, mirror, report),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn commit_measured(
+        &self,
+        txn: &PlannedTxn,
+        fence: &FenceClaim,
+    ) -> Result<(i64, Vec<MirrorEvent>), WriteError> {
+        let started = std::time::Instant::now();
+        let result = self.commit(txn, fence).await;
+        self.metrics
+            .write_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.count_txn(match &result {
+            Ok(_) => TxnResult::Committed,
+            Err(WriteError::FenceLost { .. }) => TxnResult::FenceLost,
+            Err(WriteError::KeyConflict { .. }) => TxnResult::KeyConflict,
+            Err(_) => TxnResult::Error,
+        });
+        result
+    }
+
+    /// A committed transaction: into the mirror, the metrics and the report.
+    fn record(
+        &self,
+        txn: &PlannedTxn,
+        revision: i64,
+        events: Vec<MirrorEvent>,
+        mirror: &SharedMirror,
+        report: &mut WriteReport,
+    ) {
+        let puts = txn.changes.iter().filter(|c| c.is_put()).count();
+        let deletes = txn.changes.len() - puts;
+        self.metrics.keys_written.inc_by(puts as u64);
+        self.metrics.keys_deleted.inc_by(deletes as u64);
+        write_mirror(mirror).apply_commit(events);
+        report.txns += 1;
+        report.puts += puts;
+        report.deletes += deletes;
+        report.last_revision = report.last_revision.max(Some(revision));
+    }
+
     async fn commit(
-        &mut self,
+        &self,
         planned: &PlannedTxn,
         fence: &FenceClaim,
     ) -> Result<(i64, Vec<MirrorEvent>), WriteError> {
@@ -117,9 +175,18 @@ impl EtcdWriter {
                     expect,
                 } => {
                     compares.push(expect_compare(key.as_str(), *expect));
-                    let bytes = value.stamped(create_time.unwrap_or(now), now);
-                    written.push((key.as_str().to_string(), Some(bytes.clone()), *expect));
-                    ops.push(TxnOp::put(key.as_str(), bytes, None));
+                    let create_time = create_time.unwrap_or(now);
+                    ops.push(TxnOp::put(
+                        key.as_str(),
+                        value.stamped(create_time, now),
+                        None,
+                    ));
+                    // What the mirror would parse back from those bytes.
+                    let stored = StoredValue {
+                        canonical: Some(value.clone()),
+                        create_time: Some(create_time),
+                    };
+                    written.push((key.as_str().to_string(), Some(stored)));
                 }
                 KeyChange::Delete {
                     key,
@@ -130,7 +197,7 @@ impl EtcdWriter {
                         CompareOp::Equal,
                         *expect_mod_revision,
                     ));
-                    written.push((key.as_str().to_string(), None, Expectation::Absent));
+                    written.push((key.as_str().to_string(), None));
                     ops.push(TxnOp::delete(key.as_str(), None));
                 }
             }
@@ -139,7 +206,10 @@ impl EtcdWriter {
             .when(compares)
             .and_then(ops)
             .or_else([TxnOp::get(fence.key.as_str(), None)]);
-        let response = match tokio::time::timeout(self.timeout, self.client.txn(txn)).await {
+        // Clients share one connection; a clone per transaction lets them
+        // be in flight together.
+        let mut client = self.client.clone();
+        let response = match tokio::time::timeout(self.timeout, client.txn(txn)).await {
             Ok(response) => response?,
             Err(_) => return Err(WriteError::Timeout(self.timeout)),
         };
@@ -167,10 +237,10 @@ impl EtcdWriter {
         let revision = response.header().map(|h| h.revision()).unwrap_or_default();
         let events = written
             .into_iter()
-            .map(|(key, bytes, _)| match bytes {
-                Some(bytes) => MirrorEvent::Put {
+            .map(|(key, stored)| match stored {
+                Some(value) => MirrorEvent::Put {
                     key,
-                    value: StoredValue::parse(&bytes),
+                    value,
                     mod_revision: revision,
                     // Only the mod revision is compared; the mirror learns the
                     // true create revision from the watch.
