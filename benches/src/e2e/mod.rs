@@ -547,15 +547,23 @@ async fn burst(
     let committed = "etcd_transactions_total{result=\"committed\"}";
     let txns_before = leader.metric(committed).unwrap_or(0.0);
     let written_before = leader.metric("etcd_keys_written_total").unwrap_or(0.0);
+    // Each change rewrites its slice (flipped when it already holds that
+    // many endpoints), so the burst is `count` real changes.
     let changes: Vec<Change> = (0..count)
-        .map(|n| Change::SliceScale {
-            service: n % workload.scale.routes,
-            endpoints: 3 + n / workload.scale.routes.max(1) % 3,
+        .map(|n| {
+            let change = Change::SliceScale {
+                service: n % workload.scale.routes,
+                endpoints: 4,
+            };
+            if workload.expect(&change).is_empty() {
+                let flipped = change.flipped();
+                workload.expect(&flipped);
+                flipped
+            } else {
+                change
+            }
         })
         .collect();
-    for change in &changes {
-        workload.expect(change);
-    }
     let started = Instant::now();
     futures::stream::iter(changes)
         .map(|change| async move {
