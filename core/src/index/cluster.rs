@@ -273,6 +273,19 @@ impl ClusterIndex {
         self.units.dirty.extend(units);
     }
 
+    /// Marks those of `units` whose object still exists dirty: a recompute
+    /// done a part at a time (see the operator's index task), so changes
+    /// are never queued behind a whole cluster's translation.
+    pub fn mark_existing(&mut self, units: impl IntoIterator<Item = UnitKey>) {
+        for unit in units {
+            let exists = registry::kind(unit.kind())
+                .is_some_and(|kind| kind.contains(&self.snapshot, &unit.object_key()));
+            if exists {
+                self.units.dirty.insert(unit);
+            }
+        }
+    }
+
     pub fn has_dirty(&self) -> bool {
         !self.units.dirty.is_empty()
     }

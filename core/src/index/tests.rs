@@ -19,6 +19,33 @@ fn object<T: serde::de::DeserializeOwned>(kind: &str, name: &str, spec: Value) -
 }
 
 #[test]
+fn a_recompute_part_marks_only_units_that_still_exist() {
+    let mut index = ClusterIndex::new(config());
+    index.apply::<IngressClassKind>(mk_class(
+        "apisix",
+        TranslateConfig::DEFAULT_CONTROLLER_NAME,
+        true,
+    ));
+    index.apply::<IngressKind>(mk_ingress("ns", "a", json!({}), simple_spec("/", "Prefix")));
+    index.apply::<IngressKind>(mk_ingress("ns", "b", json!({}), simple_spec("/", "Prefix")));
+    index.flush();
+    let units = index.unit_keys();
+    assert_eq!(units.len(), 2);
+    index.delete::<IngressKind>(&crate::model::ObjectKey::new("ns", "b"));
+    index.flush();
+    assert!(!index.has_dirty());
+    // The part was taken before b went away: only a is translated again.
+    index.mark_existing(units);
+    let outcomes = index.flush();
+    assert_eq!(outcomes.len(), 1);
+    let unit = match &outcomes[0] {
+        UnitOutcome::Translated { unit, .. } | UnitOutcome::Failed { unit, .. } => unit,
+        removed => panic!("{removed:?}"),
+    };
+    assert_eq!(unit.to_string(), "Ingress/ns/a");
+}
+
+#[test]
 fn the_index_retranslates_only_dependents_and_keeps_last_good_objects() {
     let mut index = ClusterIndex::new(config());
     index.apply::<IngressClassKind>(mk_class(

@@ -3,6 +3,7 @@
 //! readiness, and the status view (to the status writer). Runs on every
 //! replica, so a new leader starts from a warm desired state.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use std::time::Instant;
 use super::watch::WatchMessage;
 use super::{ClusterIndex, Feeder, UnitOutcome};
 use crate::status::{LoadBalancerSource, StatusView};
-use crate::sync::DesiredState;
+use crate::sync::{DesiredState, UnitKey};
 use crate::telemetry::TranslateMetrics;
 
 /// What the published status view was built from: the index's status
@@ -34,6 +35,11 @@ const MAX_BATCH: usize = 10_000;
 /// the engine may delete orphans) only once it is done.
 const FLUSH_PART: usize = 1_000;
 
+/// Units re-translated per step of the periodic full recompute. The
+/// recompute goes a part at a time, and watch changes always go first, so a
+/// change waits for one part at most, whatever the size of the cluster.
+const RECOMPUTE_PART: usize = 200;
+
 pub struct IndexTask {
     pub index: ClusterIndex,
     pub feeder: Feeder,
@@ -45,7 +51,7 @@ pub struct IndexTask {
     pub status: watch::Sender<Arc<StatusView>>,
     pub lb_source: Option<LoadBalancerSource>,
     /// Every unit is translated again this often (a full recompute, so an
-    /// incremental slip cannot persist).
+    /// incremental slip cannot persist), [`RECOMPUTE_PART`] units at a time.
     pub recompute_interval: Duration,
     pub metrics: TranslateMetrics,
     /// When the oldest change not yet reflected in the published desired
@@ -61,8 +67,11 @@ impl IndexTask {
         // The arrival of the oldest change not yet published.
         let mut pending_since: Option<Instant> = None;
         let mut status_built_at: Option<StatusRevision> = None;
+        // The units the running recompute has still to look at.
+        let mut recompute_left: VecDeque<UnitKey> = VecDeque::new();
         loop {
             tokio::select! {
+                biased;
                 message = self.changes.recv() => {
                     let Some(message) = message else { return };
                     pending_since.get_or_insert_with(Instant::now);
@@ -74,7 +83,11 @@ impl IndexTask {
                         }
                     }
                 }
-                _ = recompute.tick() => self.index.mark_all(),
+                _ = recompute.tick() => recompute_left = self.index.unit_keys().into(),
+                () = std::future::ready(()), if !recompute_left.is_empty() => {
+                    let part = recompute_left.len().min(RECOMPUTE_PART);
+                    self.index.mark_existing(recompute_left.drain(..part));
+                }
             }
             // Until every watch has listed once, the index is incomplete:
             // translating now would publish a partial desired state.
