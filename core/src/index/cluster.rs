@@ -267,12 +267,6 @@ impl ClusterIndex {
             .collect()
     }
 
-    /// Marks every unit dirty (a full recompute, as a resync does).
-    pub fn mark_all(&mut self) {
-        let units = self.unit_keys();
-        self.units.dirty.extend(units);
-    }
-
     /// Marks those of `units` whose object still exists dirty: a recompute
     /// done a part at a time (see the operator's index task), so changes
     /// are never queued behind a whole cluster's translation.
