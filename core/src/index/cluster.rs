@@ -453,7 +453,7 @@ impl ClusterIndex {
     /// let one unit overwrite another's object. Upstreams are the exception:
     /// units needing the same Service port with the same settings share one
     /// by design (see `translate::shared_upstream`).
-    fn refuse_collisions(
+    pub(super) fn refuse_collisions(
         &self,
         unit: &UnitKey,
         objects: UnitObjects,

@@ -6,11 +6,15 @@
 mod cluster;
 mod deps;
 mod feed;
+mod review;
 mod status_book;
 
 pub use cluster::{ClusterIndex, Rejected, UnitOutcome, WatchedObject, registered};
 pub use deps::DependencyIndex;
 pub use feed::{Change, Feeder, SourceEvent};
+pub use review::{Completeness, Review};
 
+#[cfg(test)]
+mod review_tests;
 #[cfg(test)]
 mod tests;

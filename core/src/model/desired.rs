@@ -8,7 +8,7 @@ use std::sync::Arc;
 use imbl::OrdMap;
 
 use super::UnitKey;
-use crate::apisix::{CanonicalValue, EtcdKey};
+use crate::apisix::{ApisixDir, CanonicalValue, EtcdKey};
 
 /// A desired key's value and the units producing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,6 +299,14 @@ impl DesiredState {
 
     pub fn iter(&self) -> impl Iterator<Item = (&EtcdKey, &DesiredValue)> {
         self.entries.iter()
+    }
+
+    /// The keys of one APISIX directory (keys sort by directory first).
+    pub fn in_dir(&self, dir: ApisixDir) -> impl Iterator<Item = (&EtcdKey, &DesiredValue)> {
+        self.entries
+            .iter()
+            .skip_while(move |(key, _)| key.dir() < dir)
+            .take_while(move |(key, _)| key.dir() == dir)
     }
 
     pub fn len(&self) -> usize {

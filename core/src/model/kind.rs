@@ -75,6 +75,9 @@ pub trait SourceKind: Sized + Send + Sync + 'static {
 /// with its outcome reported.
 pub trait UnitKind: SourceKind {
     const STATUS: StatusStyle;
+    /// Where the object lists the hosts of its certificates (named when
+    /// admission refuses a host another object serves).
+    const SNI_FIELD: &'static str = "spec";
 
     /// The translation entry point (pure).
     fn translate(input: TranslateInput<'_>, object: &Self::Object) -> Translation;
@@ -137,9 +140,15 @@ pub trait Kind: Send + Sync {
 /// The unit side of a registered kind, type-erased.
 pub trait UnitOps: Send + Sync {
     fn status_style(&self) -> StatusStyle;
+    fn sni_field(&self) -> &'static str;
     /// `None` when the snapshot holds no such object (it was deleted).
     fn translate(&self, input: TranslateInput<'_>, key: &ObjectKey) -> Option<Translation>;
+    /// Translates `object` (of this kind) as if the snapshot held it in
+    /// place of its stored version: what admission asks of a candidate.
+    fn translate_candidate(&self, input: TranslateInput<'_>, object: &AnyObject) -> Translation;
     fn ingress_class_name(&self, snapshot: &Snapshot, key: &ObjectKey) -> Option<String>;
+    /// [`UnitOps::ingress_class_name`] of a candidate object.
+    fn candidate_class_name(&self, object: &AnyObject) -> Option<String>;
     fn status_target(&self, snapshot: &Snapshot, key: &ObjectKey) -> Option<StatusTarget>;
     fn programmed_with(
         &self,
@@ -167,6 +176,18 @@ fn downcast<K: SourceKind>(object: AnyObject) -> K::Object {
         .unwrap_or_else(|_| panic!("an object of another kind reached {}", K::KIND))
 }
 
+fn downcast_ref<K: SourceKind>(object: &AnyObject) -> &K::Object {
+    object
+        .downcast_ref::<K::Object>()
+        .unwrap_or_else(|| panic!("an object of another kind reached {}", K::KIND))
+}
+
+fn class_name<K: UnitKind>(object: &K::Object) -> Option<String> {
+    K::ingress_class_name(object)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+}
+
 /// The kind-independent half of [`Kind`], shared by inputs and units.
 macro_rules! source_kind_methods {
     () => {
@@ -189,10 +210,7 @@ macro_rules! source_kind_methods {
             decode::from_value::<K::Object>(value).map(|o| Box::new(o) as AnyObject)
         }
         fn key_of(&self, object: &AnyObject) -> ObjectKey {
-            let object = object
-                .downcast_ref::<K::Object>()
-                .unwrap_or_else(|| panic!("an object of another kind reached {}", K::KIND));
-            K::key_of(object)
+            K::key_of(downcast_ref::<K>(object))
         }
         fn contains(&self, snapshot: &Snapshot, key: &ObjectKey) -> bool {
             snapshot.get::<K>(key).is_some()
@@ -228,16 +246,25 @@ impl<K: UnitKind> UnitOps for Unit<K> {
         K::STATUS
     }
 
+    fn sni_field(&self) -> &'static str {
+        K::SNI_FIELD
+    }
+
     fn translate(&self, input: TranslateInput<'_>, key: &ObjectKey) -> Option<Translation> {
         let object = input.snapshot.get::<K>(key)?;
         Some(K::translate(input, object))
     }
 
+    fn translate_candidate(&self, input: TranslateInput<'_>, object: &AnyObject) -> Translation {
+        K::translate(input, downcast_ref::<K>(object))
+    }
+
     fn ingress_class_name(&self, snapshot: &Snapshot, key: &ObjectKey) -> Option<String> {
-        let object = snapshot.get::<K>(key)?;
-        K::ingress_class_name(object)
-            .filter(|name| !name.is_empty())
-            .map(str::to_string)
+        class_name::<K>(snapshot.get::<K>(key)?)
+    }
+
+    fn candidate_class_name(&self, object: &AnyObject) -> Option<String> {
+        class_name::<K>(downcast_ref::<K>(object))
     }
 
     fn status_target(&self, snapshot: &Snapshot, key: &ObjectKey) -> Option<StatusTarget> {

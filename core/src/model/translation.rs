@@ -2,6 +2,7 @@
 //! objects of one unit, and why a unit could not be translated.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -140,6 +141,92 @@ pub enum TranslateError {
     /// The stored object does not decode into this operator's types.
     #[error("the object does not decode: {0}")]
     Decode(DecodeError),
+    /// An object the unit reads is not in the cache (it may be created
+    /// next): `message` says which, and where it is named.
+    #[error("{message}")]
+    Missing {
+        kind: &'static str,
+        key: String,
+        message: String,
+    },
+    /// `error`, found at `field` of the source object (a path such as
+    /// `spec.http[0].plugins[1]`).
+    #[error("{field}: {error}")]
+    At {
+        field: String,
+        error: Box<TranslateError>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl TranslateError {
+    /// An object of `kind` named `key` is not in the cache.
+    pub fn missing(kind: &'static str, key: impl fmt::Display, message: String) -> TranslateError {
+        TranslateError::Missing {
+            kind,
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    /// This error, found at `field` (a path relative to the object, or to
+    /// the field an enclosing [`TranslateError::at`] adds).
+    pub fn at(self, field: impl fmt::Display) -> TranslateError {
+        match self {
+            TranslateError::At {
+                field: inner,
+                error,
+            } => TranslateError::At {
+                field: join_field(&field.to_string(), &inner),
+                error,
+            },
+            error => TranslateError::At {
+                field: field.to_string(),
+                error: Box::new(error),
+            },
+        }
+    }
+
+    /// The field of the source object the error is about, when known.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            TranslateError::At { field, error } => Some(match error.field() {
+                Some(inner) => join_field(field, &inner),
+                None => field.clone(),
+            }),
+            TranslateError::Annotation { annotation, .. } => {
+                Some(format!("metadata.annotations[{annotation}]"))
+            }
+            TranslateError::Decode(error) => Some(error.path.clone()),
+            _ => None,
+        }
+    }
+
+    /// The error without the field it was found at.
+    pub fn cause(&self) -> &TranslateError {
+        match self {
+            TranslateError::At { error, .. } => error.cause(),
+            error => error,
+        }
+    }
+
+    /// The kind and key of the missing object, when that is all that is
+    /// wrong (admission warns instead of refusing: it may be created next).
+    pub fn missing_object(&self) -> Option<(&'static str, &str)> {
+        match self.cause() {
+            TranslateError::Missing { kind, key, .. } => Some((kind, key.as_str())),
+            _ => None,
+        }
+    }
+}
+
+/// `outer` then `inner`: `spec.http[0]` + `plugins[1]` is
+/// `spec.http[0].plugins[1]`; an index (`[1]`) joins without a dot.
+fn join_field(outer: &str, inner: &str) -> String {
+    if inner.starts_with('[') {
+        format!("{outer}{inner}")
+    } else {
+        format!("{outer}.{inner}")
+    }
 }

@@ -88,17 +88,19 @@ fn invalid(rule: &str, reason: impl std::fmt::Display) -> TranslateError {
 impl RouteTranslator<'_> {
     fn run(mut self, route: &ApisixRoute) -> Result<UnitObjects, TranslateError> {
         let mut names = BTreeSet::new();
-        for rule in route.spec.http.iter().flatten() {
+        for (index, rule) in route.spec.http.iter().flatten().enumerate() {
+            let field = format!("spec.http[{index}]");
             if !names.insert(rule.name.clone()) {
-                return Err(invalid(&rule.name, "the name is used twice"));
+                return Err(invalid(&rule.name, "the name is used twice").at(field + ".name"));
             }
-            self.http_rule(rule)?;
+            self.http_rule(rule).map_err(|error| error.at(field))?;
         }
-        for rule in route.spec.stream.iter().flatten() {
+        for (index, rule) in route.spec.stream.iter().flatten().enumerate() {
+            let field = format!("spec.stream[{index}]");
             if !names.insert(rule.name.clone()) {
-                return Err(invalid(&rule.name, "the name is used twice"));
+                return Err(invalid(&rule.name, "the name is used twice").at(field + ".name"));
             }
-            self.stream_rule(rule)?;
+            self.stream_rule(rule).map_err(|error| error.at(field))?;
         }
         Ok(self.out)
     }
@@ -161,7 +163,8 @@ impl RouteTranslator<'_> {
             self.namespace,
             rule.plugins.as_deref().unwrap_or_default(),
             PluginUse::Http,
-        )?;
+        )
+        .map_err(|error| error.at("plugins"))?;
         if let Some(auth) = rule.authentication.as_ref().filter(|a| a.enable) {
             let (plugin, conf) = authentication(auth);
             if plugins.contains_key(plugin) {
@@ -195,9 +198,10 @@ impl RouteTranslator<'_> {
             .get::<ApisixPluginConfigKind>(&key)
             .is_none()
         {
-            return Err(invalid(
-                &rule.name,
-                format!("ApisixPluginConfig {key} not found"),
+            return Err(TranslateError::missing(
+                ApisixPluginConfigKind::KIND,
+                &key,
+                format!("rule {}: ApisixPluginConfig {key} not found", rule.name),
             ));
         }
         Ok(super::plugin_sets::plugin_config_id(
@@ -277,7 +281,8 @@ impl RouteTranslator<'_> {
             self.namespace,
             rule.plugins.as_deref().unwrap_or_default(),
             PluginUse::Stream,
-        )?;
+        )
+        .map_err(|error| error.at("plugins"))?;
         if !plugins.is_empty() {
             value.insert("plugins".into(), Value::Object(plugins));
         }
@@ -430,7 +435,13 @@ impl RouteTranslator<'_> {
             .input
             .snapshot
             .get::<ApisixUpstreamKind>(&key)
-            .ok_or_else(|| invalid(rule, format!("ApisixUpstream {key} not found")))?;
+            .ok_or_else(|| {
+                TranslateError::missing(
+                    ApisixUpstreamKind::KIND,
+                    &key,
+                    format!("rule {rule}: ApisixUpstream {key} not found"),
+                )
+            })?;
         let spec = &external.spec;
         let source = UpstreamSource {
             namespace: self.namespace,

@@ -26,6 +26,7 @@ impl SourceKind for ApisixTlsKind {
 
 impl UnitKind for ApisixTlsKind {
     const STATUS: StatusStyle = StatusStyle::Conditions;
+    const SNI_FIELD: &'static str = "spec.hosts";
 
     fn translate(input: TranslateInput<'_>, tls: &ApisixTls) -> Translation {
         translate(input, tls)
@@ -56,7 +57,8 @@ fn build(
     let spec = &object.spec;
     let secret = ObjectKey::new(&spec.secret.namespace, &spec.secret.name);
     deps.insert(Dependency::object(SecretKind::KIND, secret.clone()));
-    let (cert, mut key) = tls::key_pair(input.snapshot, &secret)?;
+    let (cert, mut key) =
+        tls::key_pair(input.snapshot, &secret).map_err(|error| error.at("spec.secret"))?;
     if let Some(keyring) = &input.config.keyring {
         key = keyring.encrypt(&key);
     }
@@ -75,15 +77,17 @@ fn build(
     if let Some(client) = &spec.client {
         let ca_key = ObjectKey::new(&client.ca_secret.namespace, &client.ca_secret.name);
         deps.insert(Dependency::object(SecretKind::KIND, ca_key.clone()));
-        let ca = tls::ca_certificate(input.snapshot, &ca_key)?;
+        let ca = tls::ca_certificate(input.snapshot, &ca_key)
+            .map_err(|error| error.at("spec.client.caSecret"))?;
         let mut settings = json!({"ca": ca});
         if let Some(depth) = client.depth {
             settings["depth"] = depth.into();
         }
         if let Some(skip) = &client.skip_mtls_uri_regex {
-            for pattern in skip {
+            for (index, pattern) in skip.iter().enumerate() {
                 regex::Regex::new(pattern).map_err(|e| {
                     TranslateError::Invalid(format!("client.skip_mtls_uri_regex {pattern:?} is not a valid regular expression: {e}"))
+                    .at(format!("spec.client.skip_mtls_uri_regex[{index}]"))
                 })?;
             }
             settings["skip_mtls_uri_regex"] = Value::from(skip.clone());

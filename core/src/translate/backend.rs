@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::TranslateError;
 use crate::inputs::{EndpointSliceKind, PodKind, ServiceKind};
-use crate::model::{ObjectKey, Snapshot};
+use crate::model::{ObjectKey, Snapshot, SourceKind};
 
 /// How an Ingress or route names the Service port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +72,13 @@ pub fn resolve_selected(
     port: &PortRef,
     selector: Option<&BTreeMap<String, String>>,
 ) -> Result<ResolvedBackend, TranslateError> {
-    let service = snapshot
-        .get::<ServiceKind>(service_key)
-        .ok_or_else(|| backend_error(service_key, "not found"))?;
+    let service = snapshot.get::<ServiceKind>(service_key).ok_or_else(|| {
+        TranslateError::missing(
+            ServiceKind::KIND,
+            service_key,
+            backend_error(service_key, "not found").to_string(),
+        )
+    })?;
     let spec = service
         .spec
         .as_ref()

@@ -164,10 +164,9 @@ fn credentials(
         .ok_or_else(|| TranslateError::Invalid("set value or secretRef".into()))?;
     let key = ObjectKey::new(namespace, &reference.name);
     deps.insert(Dependency::object(SecretKind::KIND, key.clone()));
-    let secret = input
-        .snapshot
-        .get::<SecretKind>(&key)
-        .ok_or_else(|| TranslateError::Invalid(format!("secretRef {key} not found")))?;
+    let secret = input.snapshot.get::<SecretKind>(&key).ok_or_else(|| {
+        TranslateError::missing(SecretKind::KIND, &key, format!("secretRef {key} not found"))
+    })?;
     Ok(secret_strings(secret)
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
@@ -230,16 +229,8 @@ fn build(
 ) -> Result<UnitObjects, TranslateError> {
     let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
     let name = object.metadata.name.as_deref().unwrap_or_default();
-    let method = chosen_method(&object.spec.auth_parameter)?;
-    let fields = credentials(input, deps, namespace, &method)?;
-    let plugin = method.plugin;
-    let mut conf = auth_plugin_conf(plugin, method.field, fields)?;
-    if let Some(schemas) = &input.config.schemas {
-        schemas.check(plugin, &conf, PluginUse::Consumer)?;
-    }
-    if let Some(keyring) = &input.config.keyring {
-        encrypt_secret_field(plugin, &mut conf, keyring);
-    }
+    let (plugin, conf) = authentication(input, deps, namespace, &object.spec.auth_parameter)
+        .map_err(|error| error.at("spec.authParameter"))?;
     let mut plugins = match &object.spec.plugins {
         Some(extra) => plugins_object(
             input.config,
@@ -248,7 +239,8 @@ fn build(
             namespace,
             extra,
             PluginUse::Consumer,
-        )?,
+        )
+        .map_err(|error| error.at("spec.plugins"))?,
         None => Map::new(),
     };
     if plugins.contains_key(plugin) {
@@ -274,6 +266,27 @@ fn build(
     });
     out.add(input.config, ApisixDir::Consumers, &username, value)?;
     Ok(out)
+}
+
+/// The authentication plugin and its consumer-side configuration, checked
+/// and with its secret field encrypted.
+fn authentication(
+    input: TranslateInput<'_>,
+    deps: &mut UnitDeps,
+    namespace: &str,
+    auth: &AuthParameter,
+) -> Result<(&'static str, Value), TranslateError> {
+    let method = chosen_method(auth)?;
+    let fields = credentials(input, deps, namespace, &method)?;
+    let plugin = method.plugin;
+    let mut conf = auth_plugin_conf(plugin, method.field, fields)?;
+    if let Some(schemas) = &input.config.schemas {
+        schemas.check(plugin, &conf, PluginUse::Consumer)?;
+    }
+    if let Some(keyring) = &input.config.keyring {
+        encrypt_secret_field(plugin, &mut conf, keyring);
+    }
+    Ok((plugin, conf))
 }
 
 /// The consumer-side configuration of the authentication plugin, from the

@@ -44,6 +44,7 @@ impl SourceKind for IngressKind {
 
 impl UnitKind for IngressKind {
     const STATUS: StatusStyle = StatusStyle::EventsOnly;
+    const SNI_FIELD: &'static str = "spec.tls";
 
     fn translate(input: TranslateInput<'_>, ingress: &Ingress) -> Translation {
         translate(input, ingress)
@@ -158,28 +159,34 @@ impl<'a> IngressTranslator<'a> {
                 .get::<ApisixPluginConfigKind>(&key)
                 .is_none()
             {
-                return Err(TranslateError::Annotation {
-                    annotation: format!("{}plugin-config-name", annotations::PREFIX),
-                    value: name.clone(),
-                    reason: format!("ApisixPluginConfig {key} not found"),
-                });
+                let annotation = format!("{}plugin-config-name", annotations::PREFIX);
+                return Err(TranslateError::missing(
+                    ApisixPluginConfigKind::KIND,
+                    &key,
+                    format!("annotation {annotation}={name:?}: ApisixPluginConfig {key} not found"),
+                )
+                .at(format!("metadata.annotations[{annotation}]")));
             }
         }
         let mut seen_routes = BTreeSet::new();
-        for rule in spec.rules.iter().flatten() {
+        for (index, rule) in spec.rules.iter().flatten().enumerate() {
+            let field = format!("spec.rules[{index}]");
             let host = rule.host.as_deref().filter(|h| !h.is_empty());
             if let Some(host) = host {
-                check_host(host)?;
+                check_host(host).map_err(|error| error.at(format!("{field}.host")))?;
             }
-            for path in rule.http.iter().flat_map(|http| http.paths.iter()) {
-                self.route_for_path(host, path, &mut seen_routes)?;
+            for (path_index, path) in rule.http.iter().flat_map(|http| &http.paths).enumerate() {
+                self.route_for_path(host, path, &mut seen_routes)
+                    .map_err(|error| error.at(format!("{field}.http.paths[{path_index}]")))?;
             }
         }
         if let Some(backend) = &spec.default_backend {
-            self.default_route(backend)?;
+            self.default_route(backend)
+                .map_err(|error| error.at("spec.defaultBackend"))?;
         }
         for (index, entry) in spec.tls.iter().flatten().enumerate() {
-            self.ssl(index, entry)?;
+            self.ssl(index, entry)
+                .map_err(|error| error.at(format!("spec.tls[{index}]")))?;
         }
         Ok(self.out)
     }

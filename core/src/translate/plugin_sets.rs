@@ -122,6 +122,7 @@ pub fn translate_plugin_config(
         &object.spec.plugins,
         PluginUse::Http,
     )
+    .map_err(|error| error.at("spec.plugins"))
     .and_then(|plugins| {
         let id = plugin_config_id(input.config, namespace, name);
         let mut out = UnitObjects::default();
@@ -156,6 +157,7 @@ pub fn translate_global_rule(input: TranslateInput<'_>, object: &ApisixGlobalRul
         &object.spec.plugins,
         PluginUse::Http,
     )
+    .map_err(|error| error.at("spec.plugins"))
     .and_then(|plugins| {
         global_rule(
             input,

@@ -11,7 +11,8 @@ use crate::apisix::PluginUse;
 use crate::inputs::SecretKind;
 use crate::model::{Dependency, ObjectKey, Snapshot, SourceKind, UnitDeps};
 
-/// Builds an APISIX `plugins` object from CR plugins in `namespace`.
+/// Builds an APISIX `plugins` object from CR plugins in `namespace`. An
+/// error names the plugin's place in `plugins` (`[1]`).
 pub fn plugins_object(
     config: &TranslateConfig,
     snapshot: &Snapshot,
@@ -21,40 +22,58 @@ pub fn plugins_object(
     usage: PluginUse,
 ) -> Result<Map<String, Value>, TranslateError> {
     let mut out = Map::new();
-    for plugin in plugins.iter().filter(|p| p.enable) {
-        if out.contains_key(&plugin.name) {
-            return Err(TranslateError::Invalid(format!(
-                "plugin {} is listed twice",
-                plugin.name
-            )));
-        }
-        let mut conf: Map<String, Value> = plugin
-            .config
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        if let Some(secret_name) = &plugin.secret_ref {
-            let key = ObjectKey::new(namespace, secret_name);
-            deps.insert(Dependency::object(SecretKind::KIND, key.clone()));
-            let secret = snapshot.get::<SecretKind>(&key).ok_or_else(|| {
-                TranslateError::Invalid(format!(
-                    "plugin {}: secretRef {key} not found",
-                    plugin.name
-                ))
-            })?;
-            for (field, value) in secret_strings(secret) {
-                insert_dotted(&mut conf, &field, Value::String(value));
-            }
-        }
-        out.insert(plugin.name.clone(), Value::Object(conf));
-    }
-    if let Some(schemas) = &config.schemas {
-        schemas.check_all(&out, usage)?;
+    for (index, plugin) in plugins.iter().enumerate().filter(|(_, p)| p.enable) {
+        let conf = plugin_conf(config, snapshot, deps, namespace, plugin, usage, &out)
+            .map_err(|error| error.at(format!("[{index}]")))?;
+        out.insert(plugin.name.clone(), conf);
     }
     let mut as_tree: std::collections::BTreeMap<String, Value> = out.into_iter().collect();
     encrypt_plugin_fields(&mut as_tree, config.keyring.as_ref());
     Ok(as_tree.into_iter().collect())
+}
+
+/// One enabled plugin's configuration, its `secretRef` merged in, checked
+/// against APISIX's schema when one is configured.
+fn plugin_conf(
+    config: &TranslateConfig,
+    snapshot: &Snapshot,
+    deps: &mut UnitDeps,
+    namespace: &str,
+    plugin: &Plugin,
+    usage: PluginUse,
+    earlier: &Map<String, Value>,
+) -> Result<Value, TranslateError> {
+    if earlier.contains_key(&plugin.name) {
+        return Err(TranslateError::Invalid(format!(
+            "plugin {} is listed twice",
+            plugin.name
+        )));
+    }
+    let mut conf: Map<String, Value> = plugin
+        .config
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if let Some(secret_name) = &plugin.secret_ref {
+        let key = ObjectKey::new(namespace, secret_name);
+        deps.insert(Dependency::object(SecretKind::KIND, key.clone()));
+        let secret = snapshot.get::<SecretKind>(&key).ok_or_else(|| {
+            TranslateError::missing(
+                SecretKind::KIND,
+                &key,
+                format!("plugin {}: secretRef {key} not found", plugin.name),
+            )
+        })?;
+        for (field, value) in secret_strings(secret) {
+            insert_dotted(&mut conf, &field, Value::String(value));
+        }
+    }
+    let conf = Value::Object(conf);
+    if let Some(schemas) = &config.schemas {
+        schemas.check(&plugin.name, &conf, usage)?;
+    }
+    Ok(conf)
 }
 
 /// Every key of a Secret (data, then stringData) as a UTF-8 string.

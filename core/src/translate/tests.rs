@@ -110,7 +110,7 @@ fn regex_paths_need_the_annotation_and_a_valid_expression() {
         simple_spec("/api/(", "ImplementationSpecific"),
     );
     assert!(
-        matches!(run(&base_snapshot(), &bad), Err(TranslateError::Invalid(m)) if m.contains("regular expression"))
+        matches!(run(&base_snapshot(), &bad).map_err(|e| e.cause().clone()), Err(TranslateError::Invalid(m)) if m.contains("regular expression"))
     );
 }
 
@@ -237,7 +237,11 @@ fn backends_resolve_ports_by_name_and_keep_ready_endpoints() {
         {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "ghost", "port": {"number": 80}}}},
     ]}}]});
     let err = run(&snapshot, &mk_ingress("ns", "i", json!({}), missing)).unwrap_err();
-    assert_eq!(err.to_string(), "backend service ns/ghost: not found");
+    assert_eq!(
+        err.to_string(),
+        "spec.rules[0].http.paths[0]: backend service ns/ghost: not found"
+    );
+    assert_eq!(err.missing_object(), Some(("Service", "ns/ghost")));
 }
 
 #[test]

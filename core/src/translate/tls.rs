@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::TranslateError;
 use crate::inputs::SecretKind;
-use crate::model::{ObjectKey, Snapshot};
+use crate::model::{ObjectKey, Snapshot, SourceKind};
 
 fn tls_error(secret: &ObjectKey, reason: impl Into<String>) -> TranslateError {
     TranslateError::Tls {
@@ -15,12 +15,20 @@ fn tls_error(secret: &ObjectKey, reason: impl Into<String>) -> TranslateError {
     }
 }
 
+fn missing_secret(secret: &ObjectKey) -> TranslateError {
+    TranslateError::missing(
+        SecretKind::KIND,
+        secret,
+        tls_error(secret, "not found").to_string(),
+    )
+}
+
 /// The certificate chain and key of a Secret (`tls.crt`/`tls.key`, or the
 /// reference's `cert`/`key`), checked to be PEM of the right kinds.
 pub fn key_pair(snapshot: &Snapshot, key: &ObjectKey) -> Result<(String, String), TranslateError> {
     let secret = snapshot
         .get::<SecretKind>(key)
-        .ok_or_else(|| tls_error(key, "not found"))?;
+        .ok_or_else(|| missing_secret(key))?;
     let (cert, private) = match (field(secret, "tls.crt"), field(secret, "tls.key")) {
         (Some(cert), Some(private)) => (cert, private),
         _ => match (field(secret, "cert"), field(secret, "key")) {
@@ -81,7 +89,7 @@ fn has_pem_block(text: &str, label_ok: impl Fn(&str) -> bool) -> bool {
 pub fn ca_certificate(snapshot: &Snapshot, key: &ObjectKey) -> Result<String, TranslateError> {
     let secret = snapshot
         .get::<SecretKind>(key)
-        .ok_or_else(|| tls_error(key, "not found"))?;
+        .ok_or_else(|| missing_secret(key))?;
     let ca = ["ca.crt", "tls.crt", "cert"]
         .iter()
         .find_map(|name| field(secret, name))
