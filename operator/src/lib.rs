@@ -12,6 +12,7 @@
 
 pub use apisix_operator_core::{api, inputs, model, plan, registry, translate};
 
+pub mod admission;
 pub mod apisix;
 pub mod cli;
 pub mod index;

@@ -7,6 +7,7 @@ pub mod kube_args;
 pub mod run;
 pub mod scope_args;
 pub mod translate;
+pub mod webhook_args;
 
 use std::path::PathBuf;
 

@@ -12,15 +12,19 @@ use super::TranslationArgs;
 use super::etcd_args::EtcdArgs;
 use super::kube_args::KubeArgs;
 use super::scope_args::ScopeArgs;
+use super::webhook_args::{WebhookArgs, WebhookSettings};
+use crate::admission;
 use crate::index::watch::{Namespaces, WatchMessage, Watches, spawn_watches};
-use crate::index::{Feeder, IndexTask};
+use crate::index::{Feeder, IndexTask, ReviewRequest};
 use crate::leader::{FenceKey, LeaseConfig, default_identity};
 use crate::model::ObjectKey;
 use crate::replica::{Replica, ReplicaConfig, ReplicaInputs};
 use crate::status::{LoadBalancerSource, StatusWriter};
 use crate::supervise::Tasks;
 use crate::sync::{DesiredState, EngineConfig, PlanLimits};
-use crate::telemetry::{Readiness, SyncMetrics, TranslateMetrics, metrics, server};
+use crate::telemetry::{
+    AdmissionMetrics, Readiness, SyncMetrics, TranslateMetrics, metrics, server,
+};
 
 fn duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value)
@@ -89,6 +93,8 @@ pub struct RunArgs {
     pub ingress_status_address: Vec<String>,
     #[command(flatten)]
     pub kube: KubeArgs,
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
     /// Log level or tracing filter directives (e.g. `info`, `debug`, `info,apisix_operator::sync=debug`).
     #[arg(long, env = "APISIX_OPERATOR_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -103,6 +109,7 @@ pub struct RunSettings {
     pub namespaces: Namespaces,
     pub lb_source: Option<LoadBalancerSource>,
     pub translation: crate::translate::TranslateConfig,
+    pub webhook: Option<WebhookSettings>,
 }
 
 impl RunArgs {
@@ -134,6 +141,7 @@ impl RunArgs {
                     .filter(|ns| !ns.is_empty())
             })
             .unwrap_or_else(|| "default".to_string());
+        let webhook = self.webhook.settings(&lease_namespace)?;
         let mut lease = LeaseConfig::new(&self.lease_name, &lease_namespace, &identity);
         lease.lease_duration = self.lease_duration;
         lease.renew_deadline = self.renew_deadline;
@@ -173,6 +181,7 @@ impl RunArgs {
             namespaces: self.scope.namespaces(),
             lb_source,
             translation,
+            webhook,
         })
     }
 }
@@ -220,11 +229,23 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
 
     let sync_metrics = SyncMetrics::default();
     let translate_metrics = TranslateMetrics::default();
-    let registry = Arc::new(metrics::registry(&sync_metrics, &translate_metrics));
+    let admission_metrics = AdmissionMetrics::default();
+    let registry = Arc::new(metrics::registry(
+        &sync_metrics,
+        &translate_metrics,
+        &admission_metrics,
+    ));
 
     let (changes_tx, changes_rx) = mpsc::channel(1024);
+    let (reviews_tx, reviews_rx) = mpsc::channel(256);
     let watches = spawn_watches(&kube, &settings.namespaces, changes_tx).await;
-    let index = IndexOutputs::start(&settings, args, &watches, changes_rx, translate_metrics);
+    let index = IndexOutputs::start(
+        &settings,
+        args,
+        &watches,
+        (changes_rx, reviews_rx),
+        translate_metrics,
+    );
     let identity = settings.replica.lease.identity.clone();
     let replica = Replica::start(
         settings.replica.clone(),
@@ -237,10 +258,19 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
         },
         sync_metrics,
     );
+    let webhook = match &settings.webhook {
+        Some(webhook) => Some(
+            start_webhook(webhook, &kube, &replica, reviews_tx, admission_metrics)
+                .await
+                .with_context(|| format!("listening on {}", webhook.listen))?,
+        ),
+        None => None,
+    };
     let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
     let readiness = Readiness {
         caches_synced: index.ready.clone(),
         etcd_watching: replica.etcd_watching.clone(),
+        webhook_cert: webhook.as_ref().map(|w| w.cert_loaded.clone()),
     };
     let stopped = async move {
         let _ = stop_server_rx.await;
@@ -276,6 +306,10 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     tasks.add("the index task", index_task);
     tasks.add("the status writer", status_writer);
     tasks.add("the HTTP server", server);
+    if let Some(webhook) = webhook {
+        tasks.add("the admission webhook", webhook.server);
+        tasks.add("the webhook certificate task", webhook.certs);
+    }
     let mut replica = replica;
     let died = tokio::select! {
         signal = wait_for_stop_signal() => { signal?; None }
@@ -318,7 +352,7 @@ impl IndexOutputs {
         settings: &RunSettings,
         args: &RunArgs,
         watches: &Watches,
-        changes: mpsc::Receiver<WatchMessage>,
+        (changes, reviews): (mpsc::Receiver<WatchMessage>, mpsc::Receiver<ReviewRequest>),
         metrics: TranslateMetrics,
     ) -> IndexOutputs {
         let (desired_tx, desired) = watch::channel(Arc::new(DesiredState::new()));
@@ -331,6 +365,7 @@ impl IndexOutputs {
                 feeder: Feeder::default(),
                 expected_syncs: watches.expected_syncs,
                 changes,
+                reviews,
                 desired: desired_tx,
                 ready: ready_tx,
                 status: status_tx,
@@ -349,6 +384,43 @@ impl IndexOutputs {
             changed_at,
         }
     }
+}
+
+/// The webhook's running tasks.
+struct Webhook {
+    server: tokio::task::JoinHandle<()>,
+    certs: tokio::task::JoinHandle<()>,
+    cert_loaded: watch::Receiver<bool>,
+}
+
+async fn start_webhook(
+    settings: &WebhookSettings,
+    kube: &kube::Client,
+    replica: &Replica,
+    reviews: mpsc::Sender<ReviewRequest>,
+    metrics: AdmissionMetrics,
+) -> std::io::Result<Webhook> {
+    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+    let serving = Arc::new(admission::ServingCert::default());
+    let (loaded_tx, cert_loaded) = watch::channel(false);
+    let certs = tokio::spawn(
+        admission::CertTask {
+            source: settings.certs.clone(),
+            client: kube.clone(),
+            serving: serving.clone(),
+            leadership: replica.leader.subscribe(),
+            loaded: loaded_tx,
+        }
+        .run(),
+    );
+    let router = admission::router(reviews, metrics);
+    let server = tokio::spawn(admission::serve(listener, router, serving));
+    tracing::info!(listen = %settings.listen, "admission webhook serving");
+    Ok(Webhook {
+        server,
+        certs,
+        cert_loaded,
+    })
 }
 
 /// Fault injection (test builds): `task` ends a second after this replica

@@ -9,4 +9,4 @@ mod task;
 pub mod watch;
 
 pub use load::{LoadError, LoadedCluster, load_cluster};
-pub use task::IndexTask;
+pub use task::{IndexTask, ReviewRequest};

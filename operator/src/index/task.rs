@@ -40,12 +40,23 @@ const FLUSH_PART: usize = 1_000;
 /// change waits for one part at most, whatever the size of the cluster.
 const RECOMPUTE_PART: usize = 200;
 
+/// An admission review for the index task: the candidate object (and the
+/// stored version of an update), and where the verdict goes.
+pub struct ReviewRequest {
+    pub kind: &'static dyn crate::model::Kind,
+    pub object: crate::model::AnyObject,
+    pub old: Option<crate::model::AnyObject>,
+    pub reply: tokio::sync::oneshot::Sender<super::Review>,
+}
+
 pub struct IndexTask {
     pub index: ClusterIndex,
     pub feeder: Feeder,
     /// Watches that must finish their first list before caches count as warm.
     pub expected_syncs: usize,
     pub changes: mpsc::Receiver<WatchMessage>,
+    /// Admission reviews from the webhook (none when it is off).
+    pub reviews: mpsc::Receiver<ReviewRequest>,
     pub desired: watch::Sender<Arc<DesiredState>>,
     pub ready: watch::Sender<bool>,
     pub status: watch::Sender<Arc<StatusView>>,
@@ -83,6 +94,10 @@ impl IndexTask {
                         }
                     }
                 }
+                Some(review) = self.reviews.recv() => {
+                    self.review(review);
+                    continue;
+                }
                 _ = recompute.tick() => recompute_left = self.index.unit_keys().into(),
                 () = std::future::ready(()), if !recompute_left.is_empty() => {
                     let part = recompute_left.len().min(RECOMPUTE_PART);
@@ -102,6 +117,23 @@ impl IndexTask {
             }
             self.flush(&mut status_built_at);
         }
+    }
+
+    /// Answers a review from the current index (nothing changes in it).
+    fn review(&self, request: ReviewRequest) {
+        let completeness = if self.feeder.synced() < self.expected_syncs {
+            super::Completeness::Loading
+        } else {
+            super::Completeness::Synced
+        };
+        let verdict = self.index.review(
+            request.kind,
+            &request.object,
+            request.old.as_ref(),
+            completeness,
+        );
+        // The webhook may have given up waiting: nobody to tell.
+        let _ = request.reply.send(verdict);
     }
 
     fn receive(&mut self, message: WatchMessage) {

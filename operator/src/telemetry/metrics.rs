@@ -266,10 +266,67 @@ impl TranslateMetrics {
 }
 
 /// A registry with every metric of the operator.
-pub fn registry(sync: &SyncMetrics, translate: &TranslateMetrics) -> Registry {
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    /// The Kubernetes kind reviewed.
+    pub kind: String,
+    /// admitted, refused, timed_out or not_reviewed.
+    pub verdict: &'static str,
+}
+
+/// The admission webhook's metrics. Cloning shares the underlying series.
+#[derive(Clone)]
+pub struct AdmissionMetrics {
+    pub reviews: Family<ReviewLabels, Counter>,
+    pub review_duration_seconds: Histogram,
+}
+
+impl Default for AdmissionMetrics {
+    fn default() -> Self {
+        AdmissionMetrics {
+            reviews: Family::default(),
+            // 100 µs to about 6.5 s.
+            review_duration_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
+        }
+    }
+}
+
+impl AdmissionMetrics {
+    pub const NAMES: [&'static str; 2] = ["admission_reviews", "admission_review_duration_seconds"];
+
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "admission_reviews",
+            "Admission reviews by kind and verdict: admitted, refused, timed_out, not_reviewed",
+            self.reviews.clone(),
+        );
+        registry.register(
+            "admission_review_duration_seconds",
+            "Time from a review's arrival to its answer",
+            self.review_duration_seconds.clone(),
+        );
+    }
+
+    pub fn observe(&self, kind: &str, verdict: &'static str, took: std::time::Duration) {
+        self.reviews
+            .get_or_create(&ReviewLabels {
+                kind: kind.to_string(),
+                verdict,
+            })
+            .inc();
+        self.review_duration_seconds.observe(took.as_secs_f64());
+    }
+}
+
+pub fn registry(
+    sync: &SyncMetrics,
+    translate: &TranslateMetrics,
+    admission: &AdmissionMetrics,
+) -> Registry {
     let mut registry = Registry::with_prefix("apisix_operator");
     sync.register(&mut registry);
     translate.register(&mut registry);
+    admission.register(&mut registry);
     registry
 }
 
@@ -283,10 +340,13 @@ mod tests {
         metrics.count_txn(TxnResult::Committed);
         let translate = TranslateMetrics::default();
         translate.count_unit("Ingress", "translated");
-        let registry = registry(&metrics, &translate);
+        let admission = AdmissionMetrics::default();
+        admission.observe("Ingress", "admitted", std::time::Duration::from_millis(2));
+        let registry = registry(&metrics, &translate, &admission);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        for name in SyncMetrics::NAMES.iter().chain(&TranslateMetrics::NAMES) {
+        let names = SyncMetrics::NAMES.iter().chain(&TranslateMetrics::NAMES);
+        for name in names.chain(&AdmissionMetrics::NAMES) {
             assert!(
                 text.contains(&format!("# TYPE apisix_operator_{name} ")),
                 "{name} missing from:\n{text}"

@@ -3,5 +3,5 @@
 pub mod metrics;
 pub mod server;
 
-pub use metrics::{SyncMetrics, TranslateMetrics, TxnResult};
+pub use metrics::{AdmissionMetrics, SyncMetrics, TranslateMetrics, TxnResult};
 pub use server::Readiness;

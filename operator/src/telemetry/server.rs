@@ -1,7 +1,7 @@
 //! The HTTP endpoints: `/metrics` (OpenMetrics), `/healthz` (the process
 //! serves) and `/readyz` (caches synced and the etcd mirror loaded and
-//! watching; followers are ready too, so a rollout does not wait for a
-//! leader change).
+//! watching, and the webhook's certificate loaded when it is on; followers
+//! are ready too, so a rollout does not wait for a leader change).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub struct Readiness {
     pub caches_synced: watch::Receiver<bool>,
     /// True while the mirror is loaded and its etcd watch is established.
     pub etcd_watching: watch::Receiver<bool>,
+    /// With the admission webhook: true once it has a certificate to serve.
+    pub webhook_cert: Option<watch::Receiver<bool>>,
 }
 
 impl Readiness {
@@ -30,6 +32,13 @@ impl Readiness {
         }
         if !*self.etcd_watching.borrow() {
             return Some("the etcd mirror is not loaded or its watch is down");
+        }
+        if self
+            .webhook_cert
+            .as_ref()
+            .is_some_and(|loaded| !*loaded.borrow())
+        {
+            return Some("the admission webhook has no serving certificate yet");
         }
         None
     }
