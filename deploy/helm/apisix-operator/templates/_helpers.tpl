@@ -43,3 +43,47 @@ app.kubernetes.io/component: operator
 {{- define "apisix-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+
+{{/* The webhook's Service; the API server calls it by <name>.<namespace>.svc. */}}
+{{- define "apisix-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "apisix-operator.fullname" .) }}
+{{- end }}
+
+{{/* The names in the webhook's serving certificate. */}}
+{{- define "apisix-operator.webhookHosts" -}}
+{{- $service := include "apisix-operator.webhookService" . }}
+{{- printf "%s.%s.svc" $service .Release.Namespace }}
+{{ printf "%s.%s.svc.cluster.local" $service .Release.Namespace }}
+{{- end }}
+
+{{/* The Secret of the operator-managed webhook certificate. */}}
+{{- define "apisix-operator.webhookSecret" -}}
+{{- printf "%s-webhook-cert" (include "apisix-operator.fullname" .) }}
+{{- end }}
+
+{{/* The Secret cert-manager writes the webhook certificate to. */}}
+{{- define "apisix-operator.webhookCertManagerSecret" -}}
+{{- printf "%s-webhook-tls" (include "apisix-operator.fullname" .) }}
+{{- end }}
+
+{{/* What both webhooks share: the Service, how they are called, and where
+they apply (never kube-system). No caBundle: with operator-managed
+certificates the leader sets it, and a field the chart never renders is one
+a Helm upgrade leaves alone. */}}
+{{- define "apisix-operator.webhookCommon" -}}
+clientConfig:
+  service:
+    name: {{ include "apisix-operator.webhookService" . }}
+    namespace: {{ .Release.Namespace }}
+    path: /validate
+    port: 443
+sideEffects: None
+admissionReviewVersions: ["v1"]
+matchPolicy: Equivalent
+timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values: ["kube-system"]
+{{- end }}
