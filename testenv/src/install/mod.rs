@@ -7,9 +7,11 @@
 //!   default values, one file per template;
 //! - the CRDs in the chart, the kustomize base and the bundle = `crds/`;
 //! - the OLM bundle's ClusterServiceVersion: install strategy, permissions,
-//!   owned CRDs, `alm-examples` and icon filled in from the chart render,
-//!   `crds/`, `examples/` and `deploy/olm/icon.svg`; the rest of it
-//!   (descriptions, links, install modes...) is edited by hand in place.
+//!   webhook definitions, owned CRDs, `alm-examples` and icon filled in from
+//!   the chart render, `crds/`, `examples/` and `deploy/olm/icon.svg` (the
+//!   chart's webhook, Service and certificate handling become OLM's); the
+//!   rest of it (descriptions, links, install modes...) is edited by hand in
+//!   place.
 //!
 //! `apisix-operator-testenv render-deploy` writes them; the install tests
 //! fail when they are stale.
