@@ -151,7 +151,11 @@ async fn the_webhook_refuses_bad_objects_naming_the_field() {
         .create(&PostParams::default(), &configuration(webhook_port))
         .await
         .unwrap();
+    let class = json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                       "metadata": {"name": "apisix"},
+                       "spec": {"controller": "apisix.apache.org/apisix-operator"}});
     for object in [
+        class,
         service("web"),
         tls_secret("first-cert"),
         tls_secret("other-cert"),
