@@ -96,15 +96,57 @@ async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) {
 }
 
 /// Renders the chart in `namespace` with `values` and applies it (CRDs
-/// included); returns the rendered objects.
+/// included) but for its ValidatingWebhookConfiguration, which calls the
+/// webhook only once it runs (see [`webhook_on_loopback`]); returns the
+/// rendered objects.
 async fn deploy(client: &kube::Client, namespace: &str, values: Value) -> Vec<Value> {
     let rendered = render_chart(&InstallTools::locate().unwrap(), namespace, &values, true)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut objects = vec![json!({"apiVersion": "v1", "kind": "Namespace",
                                   "metadata": {"name": namespace}})];
-    objects.extend(rendered.iter().cloned());
+    objects.extend(
+        rendered
+            .iter()
+            .filter(|object| object["kind"] != "ValidatingWebhookConfiguration")
+            .cloned(),
+    );
     apply_all(client, &objects, GENEROUS).await;
     rendered
+}
+
+/// The chart's webhook as the API server here can reach it: no kube-proxy
+/// routes its Service, so the configuration calls the local process by
+/// URL (limited to `served`, the namespace this run serves) and the
+/// serving certificate also names 127.0.0.1. Everything else (the flags,
+/// the Secret, the RBAC, the rules and policies) is the chart's.
+fn webhook_on_loopback(rendered: &mut [Value], served: &str) -> Value {
+    let deployment = rendered
+        .iter_mut()
+        .find(|object| object["kind"] == "Deployment")
+        .unwrap();
+    let container = &mut deployment["spec"]["template"]["spec"]["containers"][0];
+    let port = container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|port| port["name"] == "webhook")
+        .expect("the chart's webhook port")["containerPort"]
+        .as_u64()
+        .unwrap();
+    let args = container["args"].as_array_mut().unwrap();
+    let hosts = args
+        .iter_mut()
+        .find(|arg| arg.as_str().unwrap().starts_with("--webhook-hosts="))
+        .expect("the chart names the certificate's hosts");
+    *hosts = json!(format!("{},127.0.0.1", hosts.as_str().unwrap()));
+    let mut configuration = install::of_kind(rendered, "ValidatingWebhookConfiguration")
+        .expect("the chart's webhook configuration")
+        .clone();
+    for hook in configuration["webhooks"].as_array_mut().unwrap() {
+        hook["clientConfig"] = json!({"url": format!("https://127.0.0.1:{port}/validate")});
+        hook["namespaceSelector"] = json!({"matchLabels": {"kubernetes.io/metadata.name": served}});
+    }
+    configuration
 }
 
 /// Starts the Deployment's container locally as its ServiceAccount.
@@ -204,6 +246,9 @@ async fn the_operator_runs_as_the_chart_deploys_it() {
             "ingressStatus": {"addresses": ["192.0.2.20"]},
             "port": ports::free_port().unwrap(),
         },
+        // This run checks the Warning Events of a bad Ingress, which the
+        // webhook would refuse; the mTLS run below runs the webhook.
+        "webhook": {"enabled": false},
     });
     let rendered = deploy(&client, "apisix-operator", values).await;
     let objects = examples_in("shop");
@@ -417,8 +462,10 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
             "dataEncryption": {"keyringSecret": {"name": "apisix-keyring"}},
             "port": ports::free_port().unwrap(),
         },
+        "webhook": {"port": ports::free_port().unwrap()},
     });
-    let rendered = deploy(&client, namespace, values).await;
+    let mut rendered = deploy(&client, namespace, values).await;
+    let configuration = webhook_on_loopback(&mut rendered, "mall");
     let objects = examples_in("mall");
     create_all(&client, &objects).await;
     let (process, pod) = run(
@@ -452,5 +499,63 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
     assert!(
         !consumer.contains("mobile-app-0a1b2c3d"),
         "the consumer key is encrypted with the keyring from the Secret: {consumer}"
+    );
+
+    // The chart's webhook, with the certificate the operator keeps in the
+    // chart's Secret and the CA it patches into the chart's configuration.
+    apply_all(&client, std::slice::from_ref(&configuration), GENEROUS).await;
+    let name = configuration["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let configurations: Api<
+        k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    > = Api::all(client.clone());
+    eventually("the leader to patch the CA bundle in", GENEROUS, || {
+        let (configurations, name) = (configurations.clone(), name.clone());
+        async move {
+            let hooks = configurations.get(&name).await.ok()?.webhooks?;
+            hooks
+                .iter()
+                .all(|hook| {
+                    hook.client_config
+                        .ca_bundle
+                        .as_ref()
+                        .is_some_and(|b| !b.0.is_empty())
+                })
+                .then_some(())
+        }
+    })
+    .await;
+    let mut bad = objects
+        .iter()
+        .map(|(_, object)| object)
+        .find(|object| object["kind"] == "Ingress")
+        .expect("an Ingress among the examples")
+        .clone();
+    bad["metadata"] = json!({"name": "refused", "namespace": "mall",
+                             "annotations": {"k8s.apisix.apache.org/use-regex": "yes"}});
+    let message = eventually("the webhook to refuse a bad Ingress", GENEROUS, || {
+        let (client, bad) = (client.clone(), bad.clone());
+        async move {
+            match create_object(&client, &bad).await {
+                Err(kube::Error::Api(status)) if status.message.contains("denied the request") => {
+                    Some(status.message)
+                }
+                _ => None,
+            }
+        }
+    })
+    .await;
+    assert!(
+        message.contains("metadata.annotations[k8s.apisix.apache.org/use-regex]"),
+        "{message}"
+    );
+    let kept = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get("apisix-operator-mtls-webhook-cert")
+        .await;
+    assert!(
+        kept.is_ok(),
+        "the operator keeps its certificate in the chart's Secret"
     );
 }

@@ -18,6 +18,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::index::watch::Namespaces;
 use crate::index::{Review, ReviewRequest};
 use crate::model::{Kind, UnitKey};
 use crate::registry;
@@ -76,13 +77,23 @@ impl ResolvesServerCert for ServingCert {
 #[derive(Clone)]
 struct Reviewer {
     reviews: mpsc::Sender<ReviewRequest>,
+    /// Objects outside `--namespace` are never watched, hence not ours.
+    namespaces: Namespaces,
     metrics: AdmissionMetrics,
 }
 
-pub fn router(reviews: mpsc::Sender<ReviewRequest>, metrics: AdmissionMetrics) -> Router {
+pub fn router(
+    reviews: mpsc::Sender<ReviewRequest>,
+    namespaces: Namespaces,
+    metrics: AdmissionMetrics,
+) -> Router {
     Router::new()
         .route("/validate", post(validate))
-        .with_state(Reviewer { reviews, metrics })
+        .with_state(Reviewer {
+            reviews,
+            namespaces,
+            metrics,
+        })
 }
 
 /// Serves `router` over TLS on `listener` until the task is aborted.
@@ -158,7 +169,14 @@ impl Reviewer {
             return (response, "not_reviewed");
         };
         let being_deleted = object.metadata.deletion_timestamp.is_some();
-        if !matches!(request.operation, Operation::Create | Operation::Update) || being_deleted {
+        let watched = match (&self.namespaces, request.namespace.as_deref()) {
+            (Namespaces::Only(names), Some(namespace)) if kind.namespaced() => {
+                names.iter().any(|name| name == namespace)
+            }
+            _ => true,
+        };
+        let reviewed = matches!(request.operation, Operation::Create | Operation::Update);
+        if !reviewed || being_deleted || !watched {
             return (response, "not_reviewed");
         }
         let unit = UnitKey::of(kind.name(), &unit_object_key(kind, request));

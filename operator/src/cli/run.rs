@@ -260,9 +260,16 @@ async fn run(settings: RunSettings, args: &RunArgs) -> anyhow::Result<()> {
     );
     let webhook = match &settings.webhook {
         Some(webhook) => Some(
-            start_webhook(webhook, &kube, &replica, reviews_tx, admission_metrics)
-                .await
-                .with_context(|| format!("listening on {}", webhook.listen))?,
+            start_webhook(
+                webhook,
+                &kube,
+                &replica,
+                &settings.namespaces,
+                reviews_tx,
+                admission_metrics,
+            )
+            .await
+            .with_context(|| format!("listening on {}", webhook.listen))?,
         ),
         None => None,
     };
@@ -397,6 +404,7 @@ async fn start_webhook(
     settings: &WebhookSettings,
     kube: &kube::Client,
     replica: &Replica,
+    namespaces: &Namespaces,
     reviews: mpsc::Sender<ReviewRequest>,
     metrics: AdmissionMetrics,
 ) -> std::io::Result<Webhook> {
@@ -413,7 +421,7 @@ async fn start_webhook(
         }
         .run(),
     );
-    let router = admission::router(reviews, metrics);
+    let router = admission::router(reviews, namespaces.clone(), metrics);
     let server = tokio::spawn(admission::serve(listener, router, serving));
     tracing::info!(listen = %settings.listen, "admission webhook serving");
     Ok(Webhook {
