@@ -29,6 +29,7 @@ fn the_readme_documents_exactly_the_registered_metrics() {
     let mut registered: Vec<String> = SyncMetrics::NAMES
         .iter()
         .chain(&TranslateMetrics::NAMES)
+        .chain(&apisix_operator::telemetry::AdmissionMetrics::NAMES)
         .map(|n| n.to_string())
         .collect();
     documented.sort();
