@@ -18,7 +18,9 @@ test: provision
 ## Every benchmark, full size: planner and translation (criterion), bulk
 ## etcd writes, failover, and the real binary end to end at 1,000 and 10,000
 ## ApisixRoutes + 2,000 Ingresses (E2E_SCALES=1000,10000,100000 adds 100k),
-## which writes benches/results/e2e.json and e2e.md. Long: about half an hour.
+## which writes benches/results/e2e.json and e2e.md, and the admission
+## webhook under 150 concurrent creates (benches/results/admission.md).
+## Long: about half an hour.
 bench: provision
 	$(CARGO) build --release --quiet -p apisix-operator
 	$(CARGO) bench -p apisix-operator-benches
