@@ -627,7 +627,10 @@ fn the_webhook_service_reaches_every_replica_and_the_operator_manages_the_certif
     let ns = Some(NAMESPACE);
     let secret = Some("apisix-operator-webhook-cert");
     assert!(grants(&rules, "create", "", "secrets", ns, None));
-    assert!(!grants(&rules, "patch", "", "secrets", ns, secret), "never patched");
+    assert!(
+        !grants(&rules, "patch", "", "secrets", ns, secret),
+        "never patched"
+    );
     for verb in ["get", "update"] {
         assert!(grants(&rules, verb, "", "secrets", ns, secret), "{verb}");
         assert!(!grants(&rules, verb, "", "secrets", ns, Some("other")));
