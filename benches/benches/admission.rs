@@ -134,28 +134,11 @@ async fn run(existing: usize, concurrent: usize) -> String {
         .spawn_operator("operator-admission-bench", Path::new(&binary), &args)
         .await
         .unwrap();
-    eventually(
-        "the operator to be ready with its CA patched in",
-        GENEROUS,
-        || {
-            let client = client.clone();
-            async move {
-                (http::get(metrics_port, "/readyz")?.0 == 200).then_some(())?;
-                let hooks = Api::<ValidatingWebhookConfiguration>::all(client)
-                    .get(CONFIGURATION)
-                    .await
-                    .ok()?
-                    .webhooks?;
-                hooks[0]
-                    .client_config
-                    .ca_bundle
-                    .as_ref()
-                    .filter(|b| !b.0.is_empty())?;
-                Some(())
-            }
-        },
-    )
+    eventually("the operator to be ready", GENEROUS, || async move {
+        (http::get(metrics_port, "/readyz")?.0 == 200).then_some(())
+    })
     .await;
+    apisix_operator_testenv::ca_bundle_patched(&client, CONFIGURATION, GENEROUS).await;
     // The API server may lag behind the patched configuration.
     eventually("a first create through the webhook", GENEROUS, || {
         let client = client.clone();

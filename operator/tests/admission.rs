@@ -9,13 +9,12 @@
 //! with every replica down, the failure policies do what they promise
 //! (`Fail` for the CRDs, `Ignore` for Ingresses).
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
-use apisix_operator::api::all_crds;
-use apisix_operator_testenv::{TestEnv, apisix_schema, create_object, eventually, ports};
+use apisix_operator_testenv::{apisix_schema, create_object, eventually, ports};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
 
@@ -137,14 +136,7 @@ async fn caches_ready(port: u16) {
 
 #[tokio::test]
 async fn the_webhook_refuses_bad_objects_naming_the_field() {
-    let env = TestEnv::shared()
-        .await
-        .unwrap_or_else(|e| panic!("test environment: {e}"));
-    let client = env.kube_client().await.unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in all_crds() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
+    let (env, client) = common::env_with_crds().await;
     let (webhook_port, metrics_port) = (ports::free_port().unwrap(), ports::free_port().unwrap());
     let configurations: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     configurations
@@ -163,44 +155,23 @@ async fn the_webhook_refuses_bad_objects_naming_the_field() {
         create_object(&client, &object).await.unwrap();
     }
     let schema = apisix_schema::control_api_schema_path();
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
-        format!("--prefix={PREFIX}"),
-        "--cluster=admission".into(),
-        "--lease-name=it-admission".into(),
-        "--lease-namespace=default".into(),
-        "--identity=admission-a".into(),
-        format!("--listen-address=127.0.0.1:{metrics_port}"),
-        format!("--apisix-schema={}", schema.display()),
-        format!("--webhook-listen-address=127.0.0.1:{webhook_port}"),
-        "--webhook-hosts=127.0.0.1".into(),
-        format!("--webhook-configuration={CONFIGURATION}"),
-    ];
-    let binary = Path::new(env!("CARGO_BIN_EXE_apisix-operator"));
-    let operator = env
-        .spawn_operator("operator-admission", binary, &args)
-        .await
-        .unwrap();
+    let operator = common::OperatorRun {
+        name: "admission",
+        prefix: PREFIX,
+        cluster: "admission",
+        listen: format!("127.0.0.1:{metrics_port}"),
+        extra: vec![
+            format!("--apisix-schema={}", schema.display()),
+            format!("--webhook-listen-address=127.0.0.1:{webhook_port}"),
+            "--webhook-hosts=127.0.0.1".into(),
+            format!("--webhook-configuration={CONFIGURATION}"),
+        ],
+    }
+    .spawn(env)
+    .await;
     caches_ready(metrics_port).await;
     // The leader patches its CA into both webhooks.
-    eventually("the CA bundle to be patched in", GENEROUS, || {
-        let configurations = configurations.clone();
-        async move {
-            let current = configurations.get(CONFIGURATION).await.ok()?;
-            let hooks = current.webhooks.unwrap_or_default();
-            hooks
-                .iter()
-                .all(|hook| {
-                    hook.client_config
-                        .ca_bundle
-                        .as_ref()
-                        .is_some_and(|b| !b.0.is_empty())
-                })
-                .then_some(())
-        }
-    })
-    .await;
+    apisix_operator_testenv::ca_bundle_patched(&client, CONFIGURATION, GENEROUS).await;
     // The bundle is in; the first call may still race the API server's
     // reload of the configuration: retry the good object until admitted.
     eventually("a good ApisixRoute to be admitted", GENEROUS, || {

@@ -5,13 +5,12 @@
 //! missing (so the scope really is applied); and a list it is not allowed to
 //! make is an error with exit status 2, never an empty cluster.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use apisix_operator::api::all_crds;
 use apisix_operator_testenv::{TestEnv, apisix_schema, create_object, eventually};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
 const PREFIX: &str = "/it-diff-live";
@@ -99,14 +98,7 @@ fn shown(output: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn diff_live_reads_the_cluster_as_run_does() {
-    let env = TestEnv::shared()
-        .await
-        .unwrap_or_else(|e| panic!("test environment: {e}"));
-    let client = env.kube_client().await.unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in all_crds() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
+    let (env, client) = common::env_with_crds().await;
     for object in objects() {
         eventually("the object to be created", GENEROUS, || {
             let client = client.clone();
@@ -115,25 +107,15 @@ async fn diff_live_reads_the_cluster_as_run_does() {
         })
         .await;
     }
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
-        format!("--prefix={PREFIX}"),
-        format!("--cluster={CLUSTER}"),
-        format!("--namespace-selector={SELECTOR}"),
-        "--lease-name=it-diff-live".into(),
-        "--lease-namespace=default".into(),
-        "--identity=diff-live-a".into(),
-        "--listen-address=127.0.0.1:0".into(),
-    ];
-    let _operator = env
-        .spawn_operator(
-            "operator-diff-live",
-            Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-            &args,
-        )
-        .await
-        .unwrap();
+    let _operator = common::OperatorRun {
+        name: "diff-live",
+        prefix: PREFIX,
+        cluster: CLUSTER,
+        listen: "127.0.0.1:0".into(),
+        extra: vec![format!("--namespace-selector={SELECTOR}")],
+    }
+    .spawn(env)
+    .await;
 
     // The operator wrote the subset upstream (only the v2 Pod), the consumer
     // and the selected namespace's Ingress.

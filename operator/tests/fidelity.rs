@@ -3,14 +3,13 @@
 //! would set them (through the status subresource), and the ApisixRoute's
 //! and ApisixUpstream's labels reach the route and the upstream in etcd.
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
-use apisix_operator::api::all_crds;
-use apisix_operator_testenv::{TestEnv, apisix_schema, create_object, eventually};
+use apisix_operator_testenv::{apisix_schema, create_object, eventually};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const PREFIX: &str = "/it-fidelity";
@@ -77,38 +76,22 @@ fn upstream_hosts(values: &[Value]) -> Option<Vec<String>> {
 
 #[tokio::test]
 async fn subsets_follow_pod_ips_and_cr_labels_reach_etcd() {
-    let env = TestEnv::shared()
-        .await
-        .unwrap_or_else(|e| panic!("test environment: {e}"));
-    let client = env.kube_client().await.unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in all_crds() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
+    let (env, client) = common::env_with_crds().await;
     for object in objects() {
         eventually("the object to be created", GENEROUS, || async {
             create_object(&client, &object).await.ok()
         })
         .await;
     }
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
-        format!("--prefix={PREFIX}"),
-        "--cluster=fidelity".into(),
-        "--lease-name=it-fidelity".into(),
-        "--lease-namespace=default".into(),
-        "--identity=fidelity-a".into(),
-        "--listen-address=127.0.0.1:0".into(),
-    ];
-    let _operator = env
-        .spawn_operator(
-            "operator-fidelity",
-            Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-            &args,
-        )
-        .await
-        .unwrap();
+    let _operator = common::OperatorRun {
+        name: "fidelity",
+        prefix: PREFIX,
+        cluster: "fidelity",
+        listen: "127.0.0.1:0".into(),
+        extra: vec![],
+    }
+    .spawn(env)
+    .await;
     let mut etcd = env.apisix_etcd_client().await.unwrap();
     // No Pod has an IP yet: the subset has no endpoint.
     eventually("the subset upstream, empty", GENEROUS, || {

@@ -508,25 +508,7 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
         .as_str()
         .unwrap()
         .to_string();
-    let configurations: Api<
-        k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
-    > = Api::all(client.clone());
-    eventually("the leader to patch the CA bundle in", GENEROUS, || {
-        let (configurations, name) = (configurations.clone(), name.clone());
-        async move {
-            let hooks = configurations.get(&name).await.ok()?.webhooks?;
-            hooks
-                .iter()
-                .all(|hook| {
-                    hook.client_config
-                        .ca_bundle
-                        .as_ref()
-                        .is_some_and(|b| !b.0.is_empty())
-                })
-                .then_some(())
-        }
-    })
-    .await;
+    apisix_operator_testenv::ca_bundle_patched(&client, &name, GENEROUS).await;
     let mut bad = objects
         .iter()
         .map(|(_, object)| object)

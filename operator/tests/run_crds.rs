@@ -4,18 +4,18 @@
 //! a consumer whose Secret disappears keeps its last good object and gets a
 //! Warning Event.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use apisix_operator::api::all_crds;
 use apisix_operator::cli::translate::{apply_object, dump, read_objects};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{TestEnv, apisix_schema, create_object, eventually};
+use apisix_operator_testenv::{apisix_schema, create_object, eventually};
 use k8s_openapi::api::core::v1::{Event, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
 
 const PREFIX: &str = "/it-crds";
@@ -70,14 +70,7 @@ async fn etcd_values(etcd: &mut etcd_client::Client) -> BTreeMap<String, Value> 
 
 #[tokio::test]
 async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
-    let env = TestEnv::shared()
-        .await
-        .unwrap_or_else(|e| panic!("test environment: {e}"));
-    let client = env.kube_client().await.unwrap();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in all_crds() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
+    let (env, client) = common::env_with_crds().await;
     let objects = objects();
     // CRs need their CRDs served; retry until discovery knows them.
     for (_, object) in &objects {
@@ -89,29 +82,16 @@ async fn apisix_crs_land_in_etcd_as_translate_prints_them() {
         .await;
     }
 
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
-        format!("--prefix={PREFIX}"),
-        format!("--cluster={CLUSTER}"),
-        "--lease-name=it-crds".into(),
-        "--lease-namespace=default".into(),
-        "--identity=crds-a".into(),
-        "--listen-address=127.0.0.1:0".into(),
-    ];
-    {
-        let schema = apisix_schema::control_api_schema_path();
-        args.push(format!("--apisix-schema={}", schema.display()));
+    let schema = apisix_schema::control_api_schema_path();
+    let _operator = common::OperatorRun {
+        name: "crds",
+        prefix: PREFIX,
+        cluster: CLUSTER,
+        listen: "127.0.0.1:0".into(),
+        extra: vec![format!("--apisix-schema={}", schema.display())],
     }
-    // As the chart's ServiceAccount, with the chart's RBAC.
-    let _operator = env
-        .spawn_operator(
-            "operator-crds",
-            Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-            &args,
-        )
-        .await
-        .unwrap();
+    .spawn(env)
+    .await;
 
     let mut etcd = env.apisix_etcd_client().await.unwrap();
     let want = expected(&objects);

@@ -9,7 +9,8 @@
 //! Then a valid object becomes undecodable while the operator runs: it is
 //! reported too, and its last good objects stay in etcd.
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
 use apisix_operator::api::all_crds;
@@ -191,24 +192,15 @@ async fn one_bad_stored_object_never_stalls_the_others() {
     create_all(&client, &valid()).await;
 
     let port = ports::free_port().unwrap();
-    let args: Vec<String> = vec![
-        "run".into(),
-        format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
-        format!("--prefix={PREFIX}"),
-        format!("--cluster={CLUSTER}"),
-        "--lease-name=it-undecodable".into(),
-        "--lease-namespace=default".into(),
-        "--identity=undecodable-a".into(),
-        format!("--listen-address=127.0.0.1:{port}"),
-    ];
-    let operator = env
-        .spawn_operator(
-            "operator-undecodable",
-            Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
-            &args,
-        )
-        .await
-        .unwrap();
+    let operator = common::OperatorRun {
+        name: "undecodable",
+        prefix: PREFIX,
+        cluster: CLUSTER,
+        listen: format!("127.0.0.1:{port}"),
+        extra: vec![],
+    }
+    .spawn(env)
+    .await;
 
     eventually("/readyz to answer 200", GENEROUS, || async {
         matches!(http::get(port, "/readyz"), Some((200, _))).then_some(())

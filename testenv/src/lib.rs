@@ -30,7 +30,7 @@ pub use apiserver::KubeApiServer;
 pub use binaries::{Binaries, Versions};
 pub use error::TestEnvError;
 pub use etcd::{EtcdOptions, EtcdServer, EtcdTls};
-pub use objects::{apply_all, create_object, server_side_apply};
+pub use objects::{apply_all, ca_bundle_patched, create_object, server_side_apply};
 pub use pki::{CertificateAuthority, IssuedCert};
 pub use process::ManagedProcess;
 pub use wait::eventually;

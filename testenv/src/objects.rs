@@ -101,3 +101,29 @@ pub async fn apply_all(client: &kube::Client, objects: &[Value], limit: Duration
         .await;
     }
 }
+
+/// Waits until every webhook of the ValidatingWebhookConfiguration `name`
+/// has a CA bundle (the operator's leader patches its CA in).
+pub async fn ca_bundle_patched(client: &kube::Client, name: &str, limit: std::time::Duration) {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let configurations: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    crate::eventually(
+        &format!("the CA bundle of {name} to be patched in"),
+        limit,
+        || {
+            let configurations = configurations.clone();
+            async move {
+                let hooks = configurations.get(name).await.ok()?.webhooks?;
+                let patched =
+                    |hook: &k8s_openapi::api::admissionregistration::v1::ValidatingWebhook| {
+                        hook.client_config
+                            .ca_bundle
+                            .as_ref()
+                            .is_some_and(|b| !b.0.is_empty())
+                    };
+                hooks.iter().all(patched).then_some(())
+            }
+        },
+    )
+    .await;
+}

@@ -12,6 +12,7 @@ use apisix_operator::apisix::Ownership;
 use apisix_operator::leader::{FenceKey, LeaseConfig};
 use apisix_operator::replica::ReplicaConfig;
 use apisix_operator::sync::{DesiredState, EngineConfig, PlanLimits};
+#[allow(unused_imports)]
 pub use apisix_operator_testenv::eventually;
 
 pub const CLUSTER: &str = "it";
@@ -88,4 +89,67 @@ pub fn shared(
     tokio::sync::watch::Receiver<Arc<DesiredState>>,
 ) {
     tokio::sync::watch::channel(Arc::new(state))
+}
+
+/// The shared test environment with the APISIX CRDs installed, and an admin
+/// client.
+pub async fn env_with_crds() -> (&'static apisix_operator_testenv::TestEnv, kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let env = apisix_operator_testenv::TestEnv::shared()
+        .await
+        .unwrap_or_else(|e| panic!("test environment: {e}"));
+    let client = env.kube_client().await.unwrap();
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    for crd in apisix_operator::api::all_crds() {
+        match crds.create(&kube::api::PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+            Err(e) => panic!("installing the CRDs: {e}"),
+        }
+    }
+    (env, client)
+}
+
+/// `apisix-operator run` as the integration tests start it: on the shared
+/// APISIX etcd under its own prefix and cluster, with a Lease (`it-<name>`)
+/// and identity (`<name>-a`) of its own, as the chart's ServiceAccount,
+/// logging to `operator-<name>.log`.
+pub struct OperatorRun<'a> {
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub cluster: &'a str,
+    /// The metrics and probes address (`127.0.0.1:0` when not read).
+    pub listen: String,
+    /// Flags of the test's own.
+    pub extra: Vec<String>,
+}
+
+impl OperatorRun<'_> {
+    pub fn args(&self, env: &apisix_operator_testenv::TestEnv) -> Vec<String> {
+        let mut args = vec![
+            "run".to_string(),
+            format!("--etcd-endpoints={}", env.apisix_etcd.client_url()),
+            format!("--prefix={}", self.prefix),
+            format!("--cluster={}", self.cluster),
+            format!("--lease-name=it-{}", self.name),
+            "--lease-namespace=default".into(),
+            format!("--identity={}-a", self.name),
+            format!("--listen-address={}", self.listen),
+        ];
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    pub async fn spawn(
+        &self,
+        env: &apisix_operator_testenv::TestEnv,
+    ) -> apisix_operator_testenv::ManagedProcess {
+        env.spawn_operator(
+            &format!("operator-{}", self.name),
+            std::path::Path::new(env!("CARGO_BIN_EXE_apisix-operator")),
+            &self.args(env),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("starting the operator: {e}"))
+    }
 }
