@@ -1,13 +1,13 @@
 //! The admission webhook under load: with N Ingresses already served, C
-//! Ingresses are created at once, each reviewed by the webhook (one
-//! replica, the real binary, its own certificate on loopback). Reports the
-//! create latency seen by the client (API write to acknowledgement: the
-//! webhook call is most of what it adds) and the webhook's own review
-//! time from its histogram. `cargo bench --bench admission` (in `make
-//! bench`): 1,000 existing and 150 concurrent creates (ingress-nginx's
-//! webhook took over 10 s per create at that load), written to
-//! `benches/results/admission.md`; under `cargo test`, 50 and 20, printed,
-//! not asserted.
+//! Ingresses are created at once, first without the webhook (what the API
+//! server alone costs), then with every create reviewed by it (one replica,
+//! the real binary, its own certificate on loopback). Reports the create
+//! latency seen by the client (API write to acknowledgement) and the
+//! webhook's own review time from its histogram. `cargo bench --bench
+//! admission` (in `make bench`): 1,000 existing and 150 concurrent creates
+//! (ingress-nginx's webhook took over 10 s per create at that load),
+//! written to `benches/results/admission.md`; under `cargo test`, 50 and
+//! 20, printed, not asserted.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -114,6 +114,13 @@ async fn run(existing: usize, concurrent: usize) -> String {
         .map(|i| ingress(&format!("existing-{i}")))
         .collect();
     create_all(&client, existing_objects, 16).await;
+    // The same burst without the webhook: what the API server alone costs.
+    let baseline = (0..concurrent)
+        .map(|i| ingress(&format!("baseline-{i}")))
+        .collect();
+    let started = Instant::now();
+    let mut without = create_all(&client, baseline, concurrent).await;
+    let without_wall = started.elapsed();
 
     let (webhook_port, metrics_port) = (ports::free_port().unwrap(), ports::free_port().unwrap());
     Api::<ValidatingWebhookConfiguration>::all(client.clone())
@@ -150,15 +157,43 @@ async fn run(existing: usize, concurrent: usize) -> String {
         .map(|i| ingress(&format!("new-{i}")))
         .collect();
     let started = Instant::now();
-    let mut samples = create_all(&client, objects, concurrent).await;
-    let wall = started.elapsed();
+    let mut with = create_all(&client, objects, concurrent).await;
+    let with_wall = started.elapsed();
+    let review = format!("{:.2}", mean_review_ms(metrics_port));
+    [
+        row(
+            "without the webhook",
+            existing,
+            &mut without,
+            without_wall,
+            "-",
+        ),
+        row(
+            "through the webhook",
+            existing,
+            &mut with,
+            with_wall,
+            &review,
+        ),
+    ]
+    .join("\n")
+}
+
+fn row(
+    what: &str,
+    existing: usize,
+    samples: &mut [Duration],
+    wall: Duration,
+    review: &str,
+) -> String {
     samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     format!(
-        "| {existing} | {concurrent} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
-        percentile(&samples, 0.5).as_secs_f64() * 1000.0,
-        percentile(&samples, 0.99).as_secs_f64() * 1000.0,
-        samples[samples.len() - 1].as_secs_f64() * 1000.0,
-        mean_review_ms(metrics_port),
+        "| {what} | {existing} | {} | {:.1} | {:.1} | {:.1} | {review} | {:.2} |",
+        samples.len(),
+        ms(percentile(samples, 0.5)),
+        ms(percentile(samples, 0.99)),
+        ms(samples[samples.len() - 1]),
         wall.as_secs_f64(),
     )
 }
@@ -167,15 +202,17 @@ fn main() {
     let full = full_run();
     let (existing, concurrent) = if full { (1_000, 150) } else { (50, 20) };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let row = runtime.block_on(run(existing, concurrent));
+    let rows = runtime.block_on(run(existing, concurrent));
     let table = format!(
-        "| existing Ingresses | concurrent creates | create p50 ms | create p99 ms | create max ms | webhook review mean ms | all creates done s |\n| --- | --- | --- | --- | --- | --- | --- |\n{row}\n"
+        "| creates | existing Ingresses | concurrent creates | create p50 ms | create p99 ms | create max ms | webhook review mean ms | all creates done s |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n{rows}\n"
     );
     println!("{table}");
     if full {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/admission.md");
+        let machine = apisix_operator_benches::e2e::report::Machine::describe();
         let text = format!(
-            "# Admission webhook under load\n\n`cargo bench -p apisix-operator-benches --bench admission` (release build), one replica, this machine.\n\n{table}"
+            "# Admission webhook under load\n\n`cargo bench -p apisix-operator-benches --bench admission` (release build), one replica. Machine: {} ({} cores, {:.0} GiB), load average {} at the start ({}).\n\n{table}",
+            machine.cpu, machine.cores, machine.memory_gib, machine.load_average, machine.started
         );
         std::fs::write(&path, text).expect("writing the results");
     }
