@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: provision test demo env bench lint fmt deploy-manifests clean-cache
+.PHONY: provision test demo env bench lint fmt deploy-manifests clean-cache cluster cluster-down test-cluster
 
 provision:
 	bash testenv/provision.sh
@@ -40,6 +40,31 @@ env: provision
 lint: provision
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	shellcheck -x -P SCRIPTDIR testenv/*.sh testenv/cluster/*.sh .ci/run
+
+## A one-node cluster on this machine (root): kube-apiserver, etcd,
+## kube-controller-manager and kube-scheduler on the host; containerd, the
+## kubelet and kube-proxy in the network namespace apisix-node (see
+## testenv/cluster/cluster.sh). Idempotent; KUBECONFIG is printed.
+cluster: provision
+	bash testenv/provision-cluster.sh
+	bash testenv/cluster/cluster.sh up
+
+## Stops it and removes every process, mount, namespace, link and rule it made.
+cluster-down:
+	bash testenv/cluster/cluster.sh down
+
+## The chart's three replicas as pods on a fresh cluster (see
+## testenv/cluster/test.sh), then the cluster is removed. ROUNDS sets the
+## workload's changes during the rolling upgrade; OPERATOR_BINARY the binary
+## put in the image (default: the release build, built first).
+ROUNDS ?= 20
+test-cluster: provision
+	bash testenv/provision-cluster.sh
+	[ -n "$$OPERATOR_BINARY" ] || $(CARGO) build --release --quiet -p apisix-operator
+	bash testenv/cluster/cluster.sh down
+	bash testenv/cluster/cluster.sh up
+	bash testenv/cluster/test.sh $(ROUNDS); status=$$?; bash testenv/cluster/cluster.sh down; exit $$status
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and builds everything the tests, benches and the demo need, and
 # skips whatever is already there, so a second run does nothing:
-#   - Debian packages: protobuf-compiler and libprotobuf-dev (etcd-client's build)
+#   - Debian packages: protobuf-compiler and libprotobuf-dev (etcd-client's
+#     build), shellcheck (the scripts' lint)
 #   - Python: jsonschema (for ../shared/apisix-schema/validate.py)
 #   - kube-apiserver, etcd, helm, kustomize and olm-bundle-validate, built from
 #     the pinned Go modules in testenv/tools/
@@ -25,6 +26,7 @@ sudo_if_needed() {
 missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   sudo_if_needed apt-get update -qq
