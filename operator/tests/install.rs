@@ -856,6 +856,39 @@ fn the_olm_bundle_passes_the_operator_frameworks_validation() {
     assert!(out.contains("0 errors, 0 warnings"), "{out}");
 }
 
+/// A container's `APISIX_OPERATOR_*` variables with literal values, as the
+/// `run` flags they set (checked to be variables `run` reads), after its
+/// arguments; and its other variables.
+fn settings_of(container: &Value) -> (Vec<String>, Vec<Value>) {
+    let table = apisix_operator::cli::settings_table();
+    let flag_of = |env: &str| {
+        table
+            .lines()
+            .find(|line| line.contains(&format!("| `{env}` |")))
+            .and_then(|line| line.split('`').nth(1))
+            .map(str::to_string)
+    };
+    let mut flags: Vec<String> = strings(&container["args"])
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut others = Vec::new();
+    for var in container["env"].as_array().into_iter().flatten() {
+        let name = var["name"].as_str().unwrap();
+        match (flag_of(name), var["value"].as_str()) {
+            (Some(flag), Some(value)) => flags.push(format!("{flag}={value}")),
+            _ => {
+                assert!(
+                    !var["value"].is_string() || !name.starts_with("APISIX_OPERATOR_"),
+                    "{name} is no variable run reads"
+                );
+                others.push(var.clone());
+            }
+        }
+    }
+    (flags, others)
+}
+
 fn csv() -> Value {
     let path = repo_root()
         .join(BUNDLE)
@@ -875,16 +908,8 @@ fn the_csv_installs_what_the_chart_installs() {
     let chart_deployment = install::of_kind(&objects, "Deployment").unwrap();
     let mut chart_spec = chart_deployment["spec"].clone();
     let mut csv_spec = deployment["spec"].clone();
-    // The one OLM addition: the OperatorGroup's namespaces.
-    let csv_env = csv_spec["template"]["spec"]["containers"][0]["env"]
-        .as_array_mut()
-        .unwrap();
-    let added = csv_env.pop().unwrap();
-    assert_eq!(added["name"], "APISIX_OPERATOR_NAMESPACES");
-    chart_spec["template"]["spec"]["containers"][0]["env"] =
-        csv_spec["template"]["spec"]["containers"][0]["env"].clone();
-    // And the webhook serves the certificate OLM mounts instead of one the
-    // operator manages: the same flags otherwise, in the same order.
+    // The webhook serves the certificate OLM mounts instead of one the
+    // operator manages: the same settings otherwise, in the same order...
     let chart_args = args(&objects);
     let mut expected = Vec::new();
     for arg in &chart_args {
@@ -900,11 +925,17 @@ fn the_csv_installs_what_the_chart_installs() {
         }
     }
     assert_ne!(expected, chart_args, "the default render runs the webhook");
-    assert_eq!(
-        csv_spec["template"]["spec"]["containers"][0]["args"],
-        json!(expected)
-    );
-    chart_spec["template"]["spec"]["containers"][0]["args"] = json!(expected);
+    // ...given as variables, which a Subscription's config.env can override.
+    let csv_container = &mut csv_spec["template"]["spec"]["containers"][0];
+    let (settings, mut csv_env) = settings_of(csv_container);
+    assert_eq!(csv_container["args"], json!(["run"]));
+    assert_eq!(settings, expected);
+    // The one OLM addition: the OperatorGroup's namespaces.
+    let added = csv_env.pop().unwrap();
+    assert_eq!(added["name"], "APISIX_OPERATOR_NAMESPACES");
+    csv_container["env"] = json!(csv_env);
+    let chart_container = &mut chart_spec["template"]["spec"]["containers"][0];
+    chart_container["args"] = json!(["run"]);
     assert_eq!(csv_spec, chart_spec);
     // The operator's own permissions; none for a certificate it does not
     // manage under OLM.
@@ -1000,10 +1031,7 @@ fn the_csvs_webhook_definitions_are_the_charts_webhooks() {
     }
     // The CSV's Deployment serves the certificate OLM mounts.
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
-    let csv_args: Vec<String> = strings(&container["args"])
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let (csv_args, _) = settings_of(container);
     let webhook = run_settings(&csv_args).webhook.expect("the webhook is on");
     let CertSource::Files(dir) = webhook.certs else {
         panic!("OLM's certificate");
@@ -1042,39 +1070,6 @@ fn the_csvs_webhook_definitions_are_the_charts_webhooks() {
     })
     .collect();
     assert!(!grants_certificate_rbac(&rules), "{rules:?}");
-}
-
-/// The objects OLM would create from the CSV in `namespace` (a
-/// ServiceAccount, the Deployment, and RBAC for the permissions).
-fn olm_objects(csv: &Value, namespace: &str) -> Vec<Value> {
-    let install = &csv["spec"]["install"]["spec"];
-    let deployment = &install["deployments"][0];
-    let sa = install["permissions"][0]["serviceAccountName"]
-        .as_str()
-        .unwrap();
-    let subject = json!([{"kind": "ServiceAccount", "name": sa, "namespace": namespace}]);
-    let role_ref = |kind: &str, name: &str| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name});
-    let cluster_role = format!("{namespace}-{sa}");
-    vec![
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-        json!({"apiVersion": "v1", "kind": "ServiceAccount",
-               "metadata": {"name": sa, "namespace": namespace}}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-               "metadata": {"name": cluster_role}, "rules": install["clusterPermissions"][0]["rules"]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": cluster_role}, "roleRef": role_ref("ClusterRole", &cluster_role),
-               "subjects": subject}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-               "metadata": {"name": sa, "namespace": namespace},
-               "rules": install["permissions"][0]["rules"]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": sa, "namespace": namespace}, "roleRef": role_ref("Role", sa),
-               "subjects": subject}),
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": deployment["name"], "namespace": namespace,
-                            "labels": deployment["label"]},
-               "spec": deployment["spec"]}),
-    ]
 }
 
 #[tokio::test]
@@ -1130,7 +1125,7 @@ async fn the_api_server_accepts_the_manifests_the_chart_and_the_bundle() {
 
     // What OLM creates from the bundle.
     let csv = csv();
-    let mut olm = olm_objects(&csv, "olm-apisix");
+    let mut olm = install::olm_objects(&csv, "olm-apisix", &[]).unwrap();
     for file in [
         "apisix-operator_policy_v1_poddisruptionbudget.yaml",
         "apisix-operator-metrics_v1_service.yaml",

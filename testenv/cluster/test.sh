@@ -12,7 +12,12 @@
 #      made right after reaches etcd;
 #   5. `helm upgrade` rolls all three pods while a workload keeps changing an
 #      ApisixRoute: never fewer than two replicas Ready, and at the end etcd
-#      holds exactly the translation of the final objects (no change lost).
+#      holds exactly the translation of the final objects (no change lost);
+#   6. the helm release removed, the OLM bundle installed as OLM would
+#      (`apisix-operator-testenv olm-objects`: its RBAC, its Deployment with
+#      a Subscription's config.env setting the etcd endpoints, OLM's webhook
+#      Service, certificate and configurations): Ready, etcd unchanged, and
+#      the webhook refusing through OLM's configuration.
 # Usage: test.sh [rounds] (the workload's changes during the upgrade).
 # Needs a running cluster (cluster.sh up) and the operator binary for the
 # image: $OPERATOR_BINARY, else the release build.
@@ -28,6 +33,7 @@ export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig
 kubectl="$cache/bin/kubectl-$KUBE_APISERVER_VERSION"
 helm="$cache/bin/helm-$HELM_VERSION"
 operator=${OPERATOR_BINARY:-$root/target/release/apisix-operator}
+testenv=$root/target/debug/apisix-operator-testenv
 ETCD=http://10.96.0.20:2379
 NS=apisix-operator
 ROUNDS=${1:-20}
@@ -53,8 +59,15 @@ eventually() { # what seconds command...
 }
 
 [ -f "$KUBECONFIG" ] || fail "no cluster at $CLUSTER_DIR (make cluster)"
-[ -x "$operator" ] || fail "no release binary at $operator"
+[ -x "$operator" ] || fail "no operator binary at $operator"
+[ -x "$testenv" ] || fail "no $testenv (cargo build -p apisix-operator-testenv)"
 k get --raw /readyz >/dev/null || fail "the cluster's API server does not answer"
+
+# A previous run's bundle install would run a second operator beside the
+# chart's: remove it (make test-cluster starts from a fresh cluster anyway).
+k delete validatingwebhookconfigurations crds.validate.apisix.apache.org-apisix-olm \
+  ingresses.validate.apisix.apache.org-apisix-olm --ignore-not-found >/dev/null
+k delete namespace apisix-olm --ignore-not-found --wait >/dev/null
 
 log "images"
 bash "$here/images.sh" "$operator"
@@ -162,4 +175,32 @@ for template in $before; do
 done
 [ "$fewest" -ge 2 ] || fail "only $fewest replicas were Ready during the rollout"
 eventually "etcd to hold the final workload's translation (no change lost)" 90 converged
-log "passed: $ROUNDS changes during the rollout, at least $fewest replicas Ready throughout"
+log "$ROUNDS changes during the rollout, at least $fewest replicas Ready throughout"
+
+log "the OLM bundle, installed as OLM would (the helm release removed first)"
+"$helm" uninstall apisix-operator --namespace "$NS" --wait >/dev/null || fail "helm uninstall"
+# The release took its IngressClass with it; a bundle cannot ship one, so
+# an OLM user creates it (the examples' own).
+k apply -f "$root/examples/ingress/shop.yaml" >/dev/null 2>&1
+bundle=$root/deploy/olm/bundle/manifests
+csv_image=$(python3 -c 'import sys, yaml; csv = yaml.safe_load(open(sys.argv[1]))
+print(csv["spec"]["install"]["spec"]["deployments"][0]["spec"]["template"]["spec"]["containers"][0]["image"])' \
+  "$bundle/apisix-operator.clusterserviceversion.yaml")
+# The image the bundle names, present on the node as a catalog would pull it.
+ctr --address "$CLUSTER_DIR/containerd/containerd.sock" -n k8s.io images tag --force \
+  apisix-operator.local/apisix-operator:dev "$csv_image" >/dev/null
+OLM_NS=apisix-olm
+"$testenv" olm-objects "$OLM_NS" "APISIX_OPERATOR_ETCD_ENDPOINTS=$ETCD" | k apply -f - >/dev/null ||
+  fail "applying what OLM creates"
+for manifest in "$bundle"/*.yaml; do
+  case $manifest in *clusterserviceversion*) continue ;; esac
+  sed "s/^  namespace: .*/  namespace: $OLM_NS/" "$manifest" | k apply -n "$OLM_NS" -f - >/dev/null ||
+    fail "applying $manifest"
+done
+k -n "$OLM_NS" rollout status deploy/apisix-operator --timeout=180s >/dev/null ||
+  fail "the bundle's Deployment is not Ready"
+eventually "etcd to still hold the translation under the bundle's operator" 90 converged
+if out=$(echo "$bad" | k apply -f - 2>&1); then fail "OLM's webhook admitted the bad Ingress"; fi
+grep -q 'metadata.annotations\[k8s.apisix.apache.org/use-regex\]' <<<"$out" ||
+  fail "OLM's webhook refused without the field: $out"
+log "passed"

@@ -5,6 +5,11 @@
 //! `apisix-operator-testenv render-deploy`: rewrites the files of `deploy/`
 //! derived from the Helm chart, `crds/` and `examples/` (see
 //! `apisix_operator_testenv::install`).
+//!
+//! `apisix-operator-testenv olm-objects NAMESPACE [NAME=VALUE ...]`: prints
+//! (YAML) what OLM would create from the bundle's CSV in NAMESPACE, with
+//! those variables as a Subscription's `config.env` (see
+//! `apisix_operator_testenv::install::olm_objects`).
 
 use apisix_operator_testenv::TestEnv;
 
@@ -14,8 +19,11 @@ async fn main() -> std::process::ExitCode {
     match command.as_str() {
         "up" => {}
         "render-deploy" => return render_deploy(),
+        "olm-objects" => return olm_objects(std::env::args().skip(2).collect()),
         _ => {
-            eprintln!("usage: apisix-operator-testenv [up | render-deploy]");
+            eprintln!(
+                "usage: apisix-operator-testenv [up | render-deploy | olm-objects NAMESPACE [NAME=VALUE ...]]"
+            );
             return std::process::ExitCode::from(2);
         }
     }
@@ -78,6 +86,43 @@ fn render_deploy() -> std::process::ExitCode {
             }
             if written.is_empty() {
                 println!("deploy/ is up to date");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn olm_objects(args: Vec<String>) -> std::process::ExitCode {
+    use apisix_operator_testenv::install;
+    let Some((namespace, env)) = args.split_first() else {
+        eprintln!("usage: apisix-operator-testenv olm-objects NAMESPACE [NAME=VALUE ...]");
+        return std::process::ExitCode::from(2);
+    };
+    let env: Vec<(String, String)> = env
+        .iter()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let path = install::repo_root()
+        .join(install::BUNDLE)
+        .join("manifests/apisix-operator.clusterserviceversion.yaml");
+    let objects = std::fs::read_to_string(&path)
+        .map_err(|e| {
+            apisix_operator_testenv::TestEnvError::Install(format!(
+                "reading {}: {e}",
+                path.display()
+            ))
+        })
+        .and_then(|text| install::parse_documents(&text, "the CSV"))
+        .and_then(|csv| install::olm_objects(&csv[0], namespace, &env));
+    match objects {
+        Ok(objects) => {
+            for object in objects {
+                println!("---\n{}", install::to_yaml(&object));
             }
             std::process::ExitCode::SUCCESS
         }

@@ -228,7 +228,35 @@ fn olm_deployment_spec(deployment: &Value) -> Result<Value, TestEnvError> {
             args.insert(at + 1, json!(format!("--webhook-cert-dir={OLM_CERT_DIR}")));
         }
     }
+    settings_as_env(container);
     Ok(spec)
+}
+
+/// The container's `--flag=value` settings as `APISIX_OPERATOR_FLAG`
+/// variables instead (in the same order, before the others): OLM users
+/// configure an operator through their Subscription's `config.env`, which
+/// replaces variables of the same name but cannot touch arguments, and a
+/// flag would win over any variable.
+fn settings_as_env(container: &mut Value) {
+    let args = container["args"].as_array().cloned().unwrap_or_default();
+    let mut kept = Vec::new();
+    let mut settings = Vec::new();
+    for arg in args {
+        let setting = arg
+            .as_str()
+            .and_then(|a| a.strip_prefix("--"))
+            .and_then(|a| a.split_once('='));
+        match setting {
+            Some((flag, value)) => settings.push(json!({
+                "name": format!("APISIX_OPERATOR_{}", flag.to_ascii_uppercase().replace('-', "_")),
+                "value": value,
+            })),
+            None => kept.push(arg),
+        }
+    }
+    container["args"] = json!(kept);
+    settings.extend(container["env"].as_array().cloned().unwrap_or_default());
+    container["env"] = json!(settings);
 }
 
 /// The chart's webhooks as OLM webhook definitions: the same rules and
@@ -361,13 +389,16 @@ mod tests {
         ];
         let deployment = json!({"spec": {"template": {"spec": {"containers": [{"args": args}]}}}});
         let spec = olm_deployment_spec(&deployment).unwrap();
+        let container = &spec["template"]["spec"]["containers"][0];
+        assert_eq!(container["args"], json!(["run"]));
+        // Settings are variables, which a Subscription's config.env can
+        // override (a flag would win over them).
         assert_eq!(
-            spec["template"]["spec"]["containers"][0]["args"],
+            container["env"],
             json!([
-                "run",
-                "--webhook-listen-address=0.0.0.0:9443",
-                format!("--webhook-cert-dir={OLM_CERT_DIR}"),
-                "--log-level=info",
+                {"name": "APISIX_OPERATOR_WEBHOOK_LISTEN_ADDRESS", "value": "0.0.0.0:9443"},
+                {"name": "APISIX_OPERATOR_WEBHOOK_CERT_DIR", "value": OLM_CERT_DIR},
+                {"name": "APISIX_OPERATOR_LOG_LEVEL", "value": "info"},
             ])
         );
         // Without the webhook, nothing is added.

@@ -18,12 +18,14 @@
 
 mod bundle;
 mod generate;
+mod olm;
 mod pod;
 mod service_account;
 mod tools;
 mod yaml;
 
 pub use generate::{GeneratedFile, generated_files, stale_files, write_files};
+pub use olm::olm_objects;
 pub use pod::LocalPod;
 pub use service_account::{OPERATOR_NAMESPACE, OPERATOR_USER};
 pub use tools::InstallTools;
