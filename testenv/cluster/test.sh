@@ -13,7 +13,8 @@
 #   5. `helm upgrade` rolls all three pods while a workload keeps changing an
 #      ApisixRoute: never fewer than two replicas Ready, and at the end etcd
 #      holds exactly the translation of the final objects (no change lost);
-#   6. the helm release removed, the OLM bundle installed as OLM would
+#   6. two evictions at once: the PodDisruptionBudget refuses the second;
+#   7. the helm release removed, the OLM bundle installed as OLM would
 #      (`apisix-operator-testenv olm-objects`: its RBAC, its Deployment with
 #      a Subscription's config.env setting the etcd endpoints, OLM's webhook
 #      Service, certificate and configurations): Ready, etcd unchanged, and
@@ -176,6 +177,23 @@ done
 [ "$fewest" -ge 2 ] || fail "only $fewest replicas were Ready during the rollout"
 eventually "etcd to hold the final workload's translation (no change lost)" 90 converged
 log "$ROUNDS changes during the rollout, at least $fewest replicas Ready throughout"
+
+log "the PodDisruptionBudget: two evictions at once, the second refused"
+evict() { # pod
+  printf '{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"%s","namespace":"%s"}}' "$1" "$NS" |
+    k create --raw "/api/v1/namespaces/$NS/pods/$1/eviction" -f - 2>&1
+}
+eventually "the budget to allow one disruption" 60 sh -c "[ \"\$($kubectl -n $NS get pdb apisix-operator -o jsonpath='{.status.disruptionsAllowed}')\" = 1 ]"
+# (jsonpath prints no newline: read reports end of input, not an error)
+read -r first second _ < <(k -n "$NS" get pods -l app.kubernetes.io/name=apisix-operator \
+  --field-selector=status.phase=Running -o jsonpath='{.items[*].metadata.name}') || true
+[ -n "${second:-}" ] || fail "fewer than two running replicas to evict"
+evict "$first" >/dev/null || fail "evicting $first"
+if out=$(evict "$second"); then fail "a second eviction passed the budget"; fi
+grep -q "disruption budget" <<<"$out" || fail "the second eviction failed otherwise: $out"
+eventually "three Ready replicas after the eviction" 120 sh -c "[ \"\$($kubectl -n $NS get deploy apisix-operator -o jsonpath='{.status.readyReplicas}')\" = 3 ]"
+set_round after-eviction
+eventually "a change after the eviction to reach etcd" 60 converged
 
 log "the OLM bundle, installed as OLM would (the helm release removed first)"
 "$helm" uninstall apisix-operator --namespace "$NS" --wait >/dev/null || fail "helm uninstall"
