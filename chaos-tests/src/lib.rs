@@ -1,11 +1,15 @@
-//! Chaos tests: replicas of the sync engine run as separate processes
-//! (`sync-replica`) against the real test environment, and the tests kill,
-//! freeze (SIGSTOP), resume and restart them. See `tests/`.
+//! Chaos tests: replicas run as separate processes against the real test
+//! environment, and the tests kill, freeze (SIGSTOP), resume and restart
+//! them. See `tests/`. `history` records the full etcd history of a run and
+//! `invariants` checks it.
 //!
 //! `sync-replica` runs the operator's real leader election, fence, mirror and
 //! writer; only the desired state is synthetic (read from a JSON file,
 //! `{"units": N, "generation": G}`), so faults can be injected into the sync
 //! engine independently of translation.
+
+pub mod history;
+pub mod invariants;
 
 /// The desired-state file a `sync-replica` follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,94 @@
+//! The full etcd history of a chaos run: every put and delete of every key,
+//! recorded by a watch from revision 1 (so nothing that happened before the
+//! recorder started is missed), with the time each event reached it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use etcd_client::{EventType, WatchOptions};
+
+/// One change of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub revision: i64,
+    pub key: String,
+    /// The new value; `None` for a delete.
+    pub value: Option<String>,
+    /// When the recorder saw it (for failover gaps; the revision orders).
+    pub seen: Option<Instant>,
+}
+
+/// Every event, in revision order.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub events: Vec<Event>,
+}
+
+impl History {
+    /// The state after every event: key → value.
+    pub fn final_state(&self) -> std::collections::BTreeMap<String, String> {
+        let mut state = std::collections::BTreeMap::new();
+        for event in &self.events {
+            match &event.value {
+                Some(value) => state.insert(event.key.clone(), value.clone()),
+                None => state.remove(&event.key),
+            };
+        }
+        state
+    }
+}
+
+/// A running recorder; [`Recorder::history`] copies what it has seen.
+pub struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Watches every key of `client`'s etcd from revision 1.
+    pub async fn start(mut client: etcd_client::Client) -> Result<Recorder, etcd_client::Error> {
+        let options = WatchOptions::new().with_all_keys().with_start_revision(1);
+        let mut stream = client.watch("", Some(options)).await?;
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let task = tokio::spawn(async move {
+            while let Ok(Some(response)) = stream.message().await {
+                let seen = Instant::now();
+                let mut sink = sink.lock().expect("never poisoned");
+                for event in response.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    sink.push(Event {
+                        revision: kv.mod_revision(),
+                        key: String::from_utf8_lossy(kv.key()).into_owned(),
+                        value: match event.event_type() {
+                            EventType::Put => {
+                                Some(String::from_utf8_lossy(kv.value()).into_owned())
+                            }
+                            EventType::Delete => None,
+                        },
+                        seen: Some(seen),
+                    });
+                }
+            }
+        });
+        Ok(Recorder { events, task })
+    }
+
+    pub fn history(&self) -> History {
+        History {
+            events: self.events.lock().expect("never poisoned").clone(),
+        }
+    }
+
+    /// The latest revision seen.
+    pub fn revision(&self) -> i64 {
+        let events = self.events.lock().expect("never poisoned");
+        events.last().map_or(0, |e| e.revision)
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,310 @@
+//! The real binary on real objects under faults: three `apisix-operator
+//! run` replicas (as the chart's ServiceAccount), a workload that keeps
+//! changing ApisixRoutes, the full etcd history recorded from revision 1,
+//! and the invariants of `invariants` checked on it after the fault heals.
+//! Each scenario reports its failover gap (the fault → the first commit by
+//! another replica) and how long convergence took.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use apisix_operator::cli::translate::{apply_object, dump};
+use apisix_operator::index::ClusterIndex;
+use apisix_operator::translate::TranslateConfig;
+use apisix_operator_chaos_tests::history::Recorder;
+use apisix_operator_chaos_tests::invariants::{self, Expected};
+use apisix_operator_testenv::{
+    ManagedProcess, TestEnv, create_object, eventually, server_side_apply,
+};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "chaosreal";
+const ROUTES: usize = 8;
+const GENEROUS: Duration = Duration::from_secs(90);
+
+struct Run {
+    name: String,
+    env: &'static TestEnv,
+    client: kube::Client,
+    /// The workload's objects as last applied, by name.
+    objects: BTreeMap<String, Value>,
+    round: usize,
+}
+
+impl Run {
+    async fn new(name: &str) -> Run {
+        let env = TestEnv::shared()
+            .await
+            .unwrap_or_else(|e| panic!("test environment: {e}"));
+        let client = env.kube_client().await.unwrap();
+        let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+        for crd in apisix_operator::api::all_crds() {
+            match crds.create(&Default::default(), &crd).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        Run {
+            name: name.to_string(),
+            env,
+            client,
+            objects: BTreeMap::new(),
+            round: 0,
+        }
+    }
+
+    fn namespace(&self) -> String {
+        format!("chaos-{}", self.name)
+    }
+    fn prefix(&self) -> String {
+        format!("/chaos-real-{}", self.name)
+    }
+    fn fence_prefix(&self) -> String {
+        format!("/operator-chaos-real/{}", self.name)
+    }
+    fn fence(&self) -> String {
+        format!("{}/{CLUSTER}/leader", self.fence_prefix())
+    }
+    fn lease(&self) -> String {
+        format!("chaos-real-{}", self.name)
+    }
+
+    /// A Service with one ready endpoint and an ApisixRoute per index.
+    fn initial_objects(&self) -> Vec<Value> {
+        let ns = self.namespace();
+        let mut objects = Vec::new();
+        for i in 0..ROUTES {
+            objects.push(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"namespace": ns, "name": format!("svc-{i}")},
+                "spec": {"ports": [{"name": "http", "port": 80}]}}));
+            objects.push(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"namespace": ns, "name": format!("svc-{i}-a"),
+                             "labels": {"kubernetes.io/service-name": format!("svc-{i}")}},
+                "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+                "endpoints": [{"addresses": [format!("10.9.0.{}", i + 1)], "conditions": {"ready": true}}]}));
+        }
+        objects
+    }
+
+    fn route(&self, i: usize, round: usize) -> Value {
+        json!({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+               "metadata": {"namespace": self.namespace(), "name": format!("route-{i}")},
+               "spec": {"ingressClassName": "apisix", "http": [{"name": "main",
+                        "match": {"paths": [format!("/r{i}/round-{round}/*")]},
+                        "backends": [{"serviceName": format!("svc-{i}"), "servicePort": 80}]}]}})
+    }
+
+    fn key_of(object: &Value) -> String {
+        format!(
+            "{}/{}",
+            object["kind"].as_str().unwrap(),
+            object["metadata"]["name"].as_str().unwrap()
+        )
+    }
+
+    async fn create_initial(&mut self) {
+        let mut objects = self.initial_objects();
+        objects.extend((0..ROUTES).map(|i| self.route(i, 0)));
+        for object in objects {
+            let created = object.clone();
+            eventually("an object to be created", GENEROUS, || {
+                let (client, object) = (self.client.clone(), created.clone());
+                async move { create_object(&client, &object).await.ok() }
+            })
+            .await;
+            self.objects.insert(Self::key_of(&object), object);
+        }
+    }
+
+    /// One workload step: the next round's path on one route (values never
+    /// repeat, so a regression is visible in the history).
+    async fn step(&mut self) {
+        self.round += 1;
+        let route = self.route(self.round % ROUTES, self.round);
+        server_side_apply(&self.client, &route, "chaos-workload")
+            .await
+            .unwrap();
+        self.objects.insert(Self::key_of(&route), route);
+    }
+
+    /// The translation of the workload's objects as last applied.
+    fn desired(&self) -> BTreeMap<String, Value> {
+        let mut index = ClusterIndex::new(TranslateConfig {
+            prefix: self.prefix(),
+            ownership: apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
+            controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
+            ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
+            keyring: None,
+            schemas: None,
+            copy_ingress_labels: false,
+        });
+        for object in self.objects.values() {
+            apply_object(&mut index, &PathBuf::from("workload"), object.clone()).unwrap();
+        }
+        index.flush();
+        dump(&index)
+    }
+
+    async fn replica(&self, identity: &str) -> ManagedProcess {
+        let args: Vec<String> = vec![
+            "run".into(),
+            format!("--etcd-endpoints={}", self.env.apisix_etcd.client_url()),
+            format!("--prefix={}", self.prefix()),
+            format!("--cluster={CLUSTER}"),
+            format!("--fence-prefix={}", self.fence_prefix()),
+            format!("--lease-name={}", self.lease()),
+            "--lease-namespace=default".into(),
+            format!("--identity={identity}"),
+            format!("--namespace={}", self.namespace()),
+            "--listen-address=127.0.0.1:0".into(),
+            "--lease-duration=2s".into(),
+            "--renew-deadline=1500ms".into(),
+            "--retry-period=300ms".into(),
+        ];
+        self.env
+            .spawn_operator(
+                &format!("chaos-{}-{identity}", self.name),
+                std::path::Path::new(env!("CARGO_BIN_EXE_chaos-operator")),
+                &args,
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn leader(&self) -> Option<String> {
+        let leases: kube::Api<Lease> = kube::Api::namespaced(self.client.clone(), "default");
+        leases.get(&self.lease()).await.ok()?.spec?.holder_identity
+    }
+
+    async fn converged(&self, recorder: &Recorder) -> bool {
+        let want = self.desired();
+        let history = recorder.history();
+        let expected = Expected {
+            prefix: &self.prefix(),
+            fence: &self.fence(),
+            desired: &want,
+            stable: &BTreeSet::new(),
+        };
+        invariants::check(&history, &expected)
+            .iter()
+            .all(|v| !matches!(v, invariants::Violation::NotConverged { .. }))
+    }
+}
+
+/// What is done to the leader.
+enum Fault {
+    Kill,
+    /// SIGSTOP past the Lease, then SIGCONT.
+    Freeze(Duration),
+}
+
+async fn scenario(name: &str, fault: Fault) {
+    let mut run = Run::new(name).await;
+    let mut etcd = run.env.apisix_etcd_client().await.unwrap();
+    let recorder = Recorder::start(etcd.clone()).await.unwrap();
+    run.create_initial().await;
+    let mut replicas: BTreeMap<String, ManagedProcess> = BTreeMap::new();
+    for identity in ["a", "b", "c"] {
+        replicas.insert(identity.to_string(), run.replica(identity).await);
+    }
+    eventually("the first convergence", GENEROUS, || async {
+        run.converged(&recorder).await.then_some(())
+    })
+    .await;
+    // Every key desired now stays desired: the workload only changes paths.
+    let stable: BTreeSet<String> = run.desired().into_keys().collect();
+    for _ in 0..10 {
+        run.step().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leader = eventually("a leader", GENEROUS, || run.leader()).await;
+    let fault_at = Instant::now();
+    let fault_revision = recorder.revision();
+    match &fault {
+        Fault::Kill => {
+            replicas.remove(&leader);
+        }
+        Fault::Freeze(_) => replicas[&leader].signal(libc::SIGSTOP).unwrap(),
+    }
+    // The workload goes on through the failover.
+    for _ in 0..20 {
+        run.step().await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    if let Fault::Freeze(for_how_long) = fault {
+        tokio::time::sleep(for_how_long.saturating_sub(fault_at.elapsed())).await;
+        replicas[&leader].signal(libc::SIGCONT).unwrap();
+        for _ in 0..5 {
+            run.step().await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+    let healed_at = Instant::now();
+    eventually("convergence after the fault", GENEROUS, || async {
+        run.converged(&recorder).await.then_some(())
+    })
+    .await;
+    let converged_in = healed_at.elapsed();
+    // Let any stale write that could still come, come.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let history = recorder.history();
+    let desired = run.desired();
+    let expected = Expected {
+        prefix: &run.prefix(),
+        fence: &run.fence(),
+        desired: &desired,
+        stable: &stable,
+    };
+    let violations = invariants::check(&history, &expected);
+    let new_claim = history
+        .events
+        .iter()
+        .find(|e| e.revision > fault_revision && e.key == run.fence());
+    let first_commit = history.events.iter().find(|e| {
+        new_claim.is_some_and(|claim| e.revision > claim.revision)
+            && e.key.starts_with(&format!("{}/", run.prefix()))
+    });
+    let gap = first_commit
+        .and_then(|e| e.seen)
+        .map(|seen| seen.duration_since(fault_at));
+    let puts = history
+        .events
+        .iter()
+        .filter(|e| e.key.starts_with(&format!("{}/", run.prefix())) && e.value.is_some())
+        .count();
+    eprintln!(
+        "[chaos {name}] failover gap {gap:?}, converged {converged_in:?} after healing, \
+         {} workload changes, {puts} puts, violations: {violations:?}",
+        run.round
+    );
+    assert!(violations.is_empty(), "{name}: {violations:#?}");
+    assert!(
+        new_claim.is_some(),
+        "{name}: no replica claimed the fence after the fault"
+    );
+    // The checker is live on this very history: a planted violation of each
+    // kind is caught.
+    for kind in invariants::Injection::ALL {
+        let planted = invariants::inject(&history, &expected, kind)
+            .unwrap_or_else(|| panic!("{name}: nothing to plant {kind:?} in"));
+        assert!(
+            !invariants::check(&planted, &expected).is_empty(),
+            "{name}: {kind:?} not caught"
+        );
+    }
+    let _ = etcd.status().await;
+}
+
+#[tokio::test]
+async fn sigkill_of_the_leader_keeps_every_invariant() {
+    scenario("kill", Fault::Kill).await;
+}
+
+#[tokio::test]
+async fn sigstop_of_the_leader_past_its_lease_keeps_every_invariant() {
+    scenario("freeze", Fault::Freeze(Duration::from_secs(4))).await;
+}
