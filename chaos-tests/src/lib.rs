@@ -10,6 +10,7 @@
 
 pub mod history;
 pub mod invariants;
+pub mod netns;
 
 /// The desired-state file a `sync-replica` follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

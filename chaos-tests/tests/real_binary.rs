@@ -14,6 +14,7 @@ use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
 use apisix_operator_chaos_tests::history::Recorder;
 use apisix_operator_chaos_tests::invariants::{self, Expected};
+use apisix_operator_chaos_tests::netns::Netns;
 use apisix_operator_testenv::{
     ManagedProcess, TestEnv, create_object, eventually, server_side_apply,
 };
@@ -149,10 +150,25 @@ impl Run {
         dump(&index)
     }
 
-    async fn replica(&self, identity: &str) -> ManagedProcess {
-        let args: Vec<String> = vec![
+    /// Replica `identity`, inside `netns` when given (reaching the API
+    /// server and etcd through the namespace's host address).
+    async fn replica(&self, identity: &str, netns: Option<&Netns>) -> ManagedProcess {
+        let binary = env!("CARGO_BIN_EXE_chaos-operator");
+        let mut command: Vec<String> = Vec::new();
+        let mut etcd = self.env.apisix_etcd.client_url();
+        if let Some(netns) = netns {
+            command = netns.prefix();
+            command.push(binary.into());
+            etcd = format!("http://{}:{}", netns.host_ip, port_of(&etcd));
+            command.push(format!(
+                "--kubeconfig={}",
+                self.kubeconfig_via(netns, identity).await.display()
+            ));
+        }
+        let mut args: Vec<String> = command.iter().skip(1).cloned().collect();
+        args.extend([
             "run".into(),
-            format!("--etcd-endpoints={}", self.env.apisix_etcd.client_url()),
+            format!("--etcd-endpoints={etcd}"),
             format!("--prefix={}", self.prefix()),
             format!("--cluster={CLUSTER}"),
             format!("--fence-prefix={}", self.fence_prefix()),
@@ -164,15 +180,43 @@ impl Run {
             "--lease-duration=2s".into(),
             "--renew-deadline=1500ms".into(),
             "--retry-period=300ms".into(),
-        ];
+        ]);
+        // `run` follows the kubeconfig flag, which must come after it.
+        if let Some(at) = args.iter().position(|a| a.starts_with("--kubeconfig=")) {
+            let flag = args.remove(at);
+            args.push(flag);
+        }
+        let program = command
+            .first()
+            .cloned()
+            .unwrap_or_else(|| binary.to_string());
         self.env
             .spawn_operator(
                 &format!("chaos-{}-{identity}", self.name),
-                std::path::Path::new(env!("CARGO_BIN_EXE_chaos-operator")),
+                std::path::Path::new(&program),
                 &args,
             )
             .await
             .unwrap()
+    }
+
+    /// The chart ServiceAccount's kubeconfig, pointed at the API server
+    /// through `netns` (its certificate names localhost).
+    async fn kubeconfig_via(&self, netns: &Netns, identity: &str) -> PathBuf {
+        let original = self.env.operator_kubeconfig().await.unwrap();
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&original).unwrap()).unwrap();
+        let cluster = &mut config["clusters"][0]["cluster"];
+        let port = port_of(cluster["server"].as_str().unwrap());
+        cluster["server"] = json!(format!("https://{}:{port}", netns.host_ip));
+        cluster["tls-server-name"] = json!("localhost");
+        let path = self
+            .env
+            .workdir
+            .path()
+            .join(format!("chaos-{}-{identity}.kubeconfig", self.name));
+        std::fs::write(&path, config.to_string()).unwrap();
+        path
     }
 
     async fn leader(&self) -> Option<String> {
@@ -195,11 +239,46 @@ impl Run {
     }
 }
 
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
 /// What is done to the leader.
 enum Fault {
     Kill,
     /// SIGSTOP past the Lease, then SIGCONT.
     Freeze(Duration),
+    /// Cut off from the API server only (it still reaches etcd), then healed.
+    CutApiServer(Duration),
+    /// Cut off from etcd only (it still renews its Lease), then healed.
+    CutEtcd(Duration),
+    /// 20% of the leader's packets to the API server dropped, for a while.
+    LossyApiServer(Duration),
+}
+
+impl Fault {
+    /// The first address of the scenario's namespaces (none for signals).
+    fn netns_base(&self) -> Option<u8> {
+        match self {
+            Fault::Kill | Fault::Freeze(_) => None,
+            Fault::CutApiServer(_) => Some(10),
+            Fault::CutEtcd(_) => Some(20),
+            Fault::LossyApiServer(_) => Some(30),
+        }
+    }
+
+    /// Whether another replica must take over.
+    fn deposes(&self) -> bool {
+        matches!(
+            self,
+            Fault::Kill | Fault::Freeze(_) | Fault::CutApiServer(_)
+        )
+    }
 }
 
 async fn scenario(name: &str, fault: Fault) {
@@ -207,9 +286,21 @@ async fn scenario(name: &str, fault: Fault) {
     let mut etcd = run.env.apisix_etcd_client().await.unwrap();
     let recorder = Recorder::start(etcd.clone()).await.unwrap();
     run.create_initial().await;
+    let ports = [
+        port_of(&run.env.apiserver.url()),
+        port_of(&run.env.apisix_etcd.client_url()),
+    ];
+    let mut namespaces: BTreeMap<String, Netns> = BTreeMap::new();
     let mut replicas: BTreeMap<String, ManagedProcess> = BTreeMap::new();
-    for identity in ["a", "b", "c"] {
-        replicas.insert(identity.to_string(), run.replica(identity).await);
+    for (i, identity) in ["a", "b", "c"].into_iter().enumerate() {
+        if let Some(base) = fault.netns_base() {
+            let name = format!("chaos-{name}-{identity}");
+            let netns = Netns::create(&name, base + i as u8, &ports)
+                .unwrap_or_else(|e| panic!("{name}: a network namespace: {e}"));
+            namespaces.insert(identity.to_string(), netns);
+        }
+        let netns = namespaces.get(identity);
+        replicas.insert(identity.to_string(), run.replica(identity, netns).await);
     }
     eventually("the first convergence", GENEROUS, || async {
         run.converged(&recorder).await.then_some(())
@@ -224,20 +315,37 @@ async fn scenario(name: &str, fault: Fault) {
     let leader = eventually("a leader", GENEROUS, || run.leader()).await;
     let fault_at = Instant::now();
     let fault_revision = recorder.revision();
+    let [api_port, etcd_port] = ports;
     match &fault {
         Fault::Kill => {
             replicas.remove(&leader);
         }
         Fault::Freeze(_) => replicas[&leader].signal(libc::SIGSTOP).unwrap(),
+        Fault::CutApiServer(_) => namespaces[&leader].cut(api_port).unwrap(),
+        Fault::CutEtcd(_) => namespaces[&leader].cut(etcd_port).unwrap(),
+        Fault::LossyApiServer(_) => namespaces[&leader].lossy(api_port, 20).unwrap(),
     }
     // The workload goes on through the failover.
     for _ in 0..20 {
         run.step().await;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    if let Fault::Freeze(for_how_long) = fault {
+    let heal_after = match &fault {
+        Fault::Kill => None,
+        Fault::Freeze(d)
+        | Fault::CutApiServer(d)
+        | Fault::CutEtcd(d)
+        | Fault::LossyApiServer(d) => Some(*d),
+    };
+    if let Some(for_how_long) = heal_after {
         tokio::time::sleep(for_how_long.saturating_sub(fault_at.elapsed())).await;
-        replicas[&leader].signal(libc::SIGCONT).unwrap();
+        match &fault {
+            Fault::Freeze(_) => replicas[&leader].signal(libc::SIGCONT).unwrap(),
+            Fault::CutApiServer(_) => namespaces[&leader].heal(api_port).unwrap(),
+            Fault::CutEtcd(_) => namespaces[&leader].heal(etcd_port).unwrap(),
+            Fault::LossyApiServer(_) => namespaces[&leader].lossless(api_port, 20).unwrap(),
+            Fault::Kill => {}
+        }
         for _ in 0..5 {
             run.step().await;
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -282,10 +390,12 @@ async fn scenario(name: &str, fault: Fault) {
         run.round
     );
     assert!(violations.is_empty(), "{name}: {violations:#?}");
-    assert!(
-        new_claim.is_some(),
-        "{name}: no replica claimed the fence after the fault"
-    );
+    if fault.deposes() {
+        assert!(
+            new_claim.is_some(),
+            "{name}: no replica claimed the fence after the fault"
+        );
+    }
     // The checker is live on this very history: a planted violation of each
     // kind is caught.
     for kind in invariants::Injection::ALL {
@@ -307,4 +417,19 @@ async fn sigkill_of_the_leader_keeps_every_invariant() {
 #[tokio::test]
 async fn sigstop_of_the_leader_past_its_lease_keeps_every_invariant() {
     scenario("freeze", Fault::Freeze(Duration::from_secs(4))).await;
+}
+
+#[tokio::test]
+async fn the_leader_cut_off_from_the_api_server_keeps_every_invariant() {
+    scenario("cutapi", Fault::CutApiServer(Duration::from_secs(6))).await;
+}
+
+#[tokio::test]
+async fn the_leader_cut_off_from_etcd_keeps_every_invariant() {
+    scenario("cutetcd", Fault::CutEtcd(Duration::from_secs(6))).await;
+}
+
+#[tokio::test]
+async fn packet_loss_to_the_api_server_keeps_every_invariant() {
+    scenario("lossy", Fault::LossyApiServer(Duration::from_secs(6))).await;
 }
