@@ -24,8 +24,20 @@ use crate::leader::Leadership;
 
 /// How often the Secret (or the files) are looked at again.
 const CHECK_EVERY: Duration = Duration::from_secs(30);
-/// How often a replica without a certificate tries again.
-const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// The first retry after a failure (a configuration created just after the
+/// operator, a Secret another replica is creating); doubled per failure up
+/// to [`CHECK_EVERY`].
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// The wait before the next look, after `failures` failed ones in a row.
+fn next_check(failures: u32) -> Duration {
+    if failures == 0 {
+        return CHECK_EVERY;
+    }
+    RETRY_EVERY
+        .saturating_mul(1 << failures.saturating_sub(1).min(5))
+        .min(CHECK_EVERY)
+}
 
 /// Where the serving certificate comes from.
 #[derive(Debug, Clone)]
@@ -85,22 +97,29 @@ pub struct CertTask {
 impl CertTask {
     pub async fn run(mut self) {
         let mut loaded_files: Option<(String, String)> = None;
+        let mut failures: u32 = 0;
         loop {
             let step = match &self.source {
                 CertSource::Files(dir) => self.load_files(dir, &mut loaded_files).await,
                 CertSource::Managed(managed) => self.keep_managed(managed).await,
             };
-            if let Err(error) = &step {
-                tracing::warn!(%error, "webhook certificate");
+            match &step {
+                Ok(()) => failures = 0,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, "webhook certificate");
+                }
             }
             self.loaded.send_if_modified(|loaded| {
                 let now = self.serving.is_loaded();
                 std::mem::replace(loaded, now) != now
             });
+            // Without a certificate (another replica is creating the
+            // Secret), look again soon as after a failure.
             let wait = if self.serving.is_loaded() {
-                CHECK_EVERY
+                next_check(failures)
             } else {
-                RETRY_EVERY
+                next_check(failures.max(1))
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -279,4 +298,15 @@ fn certs_of(secret: &Secret) -> Result<WebhookCerts, CertError> {
         cert: field(CERT_KEY)?,
         key: field(KEY_KEY)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_retried_soon_then_less_often() {
+        let waits: Vec<u64> = (0..8).map(|n| next_check(n).as_secs()).collect();
+        assert_eq!(waits, vec![30, 1, 2, 4, 8, 16, 30, 30]);
+    }
 }
