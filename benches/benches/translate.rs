@@ -14,15 +14,10 @@ use serde_json::json;
 const UNITS: usize = 10_000;
 
 fn cluster() -> ClusterIndex {
-    let mut index = ClusterIndex::new(TranslateConfig {
-        prefix: "/apisix".into(),
-        ownership: Ownership::new("bench").unwrap(),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: "apisix".into(),
-        keyring: None,
-        schemas: None,
-        copy_ingress_labels: false,
-    });
+    let mut index = ClusterIndex::new(TranslateConfig::defaults(
+        "/apisix",
+        Ownership::new("bench").unwrap(),
+    ));
     index.apply::<IngressClassKind>(
         serde_json::from_value(json!({
             "metadata": {"name": "apisix", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},

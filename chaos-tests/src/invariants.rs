@@ -356,27 +356,29 @@ mod tests {
         (history, desired, stable)
     }
 
+    fn expectations<'a>(
+        desired: &'a BTreeMap<String, Value>,
+        stable: &'a BTreeSet<String>,
+    ) -> Expected<'a> {
+        Expected {
+            prefix: PREFIX,
+            fence: FENCE,
+            desired,
+            stable,
+        }
+    }
+
     #[test]
     fn a_clean_history_keeps_every_invariant() {
         let (history, desired, stable) = clean();
-        let expected = Expected {
-            prefix: PREFIX,
-            fence: FENCE,
-            desired: &desired,
-            stable: &stable,
-        };
+        let expected = expectations(&desired, &stable);
         assert_eq!(check(&history, &expected), vec![]);
     }
 
     #[test]
     fn every_injected_violation_is_caught() {
         let (history, desired, stable) = clean();
-        let expected = Expected {
-            prefix: PREFIX,
-            fence: FENCE,
-            desired: &desired,
-            stable: &stable,
-        };
+        let expected = expectations(&desired, &stable);
         for kind in Injection::ALL {
             let planted = inject(&history, &expected, kind).unwrap_or_else(|| panic!("{kind:?}"));
             let found = check(&planted, &expected);
@@ -407,12 +409,7 @@ mod tests {
             seen: None,
         });
         history.events.retain(|e| e.key != "/chaos/routes/r2");
-        let expected = Expected {
-            prefix: PREFIX,
-            fence: FENCE,
-            desired: &desired,
-            stable: &stable,
-        };
+        let expected = expectations(&desired, &stable);
         let found = check(&history, &expected);
         assert!(
             found.contains(&Violation::FenceDeleted { revision: 10 }),

@@ -161,24 +161,29 @@ impl Netns {
     }
 
     fn rule(&self, action: &str, port: u16) -> Result<(), NetnsError> {
-        let port = port.to_string();
-        self.inside(
-            "iptables",
-            &[
-                action,
-                "OUTPUT",
-                "-p",
-                "tcp",
-                "-d",
-                &self.host_ip,
-                "--dport",
-                &port,
-                "-j",
-                "REJECT",
-                "--reject-with",
-                "tcp-reset",
-            ],
+        self.output_rule(
+            action,
+            port,
+            &["-j", "REJECT", "--reject-with", "tcp-reset"],
         )
+    }
+
+    /// Appends (`-A`) or deletes (`-D`) an OUTPUT rule for TCP to the
+    /// host's `port`, matching further with `rest`.
+    fn output_rule(&self, action: &str, port: u16, rest: &[&str]) -> Result<(), NetnsError> {
+        let port = port.to_string();
+        let mut args = vec![
+            action,
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            &self.host_ip,
+            "--dport",
+            &port,
+        ];
+        args.extend_from_slice(rest);
+        self.inside("iptables", &args)
     }
 
     /// Drops `percent` of the packets to the host's `port` at random
@@ -193,29 +198,18 @@ impl Netns {
     }
 
     fn loss_rule(&self, action: &str, port: u16, percent: u32) -> Result<(), NetnsError> {
-        let port = port.to_string();
         let probability = format!("{:.2}", f64::from(percent) / 100.0);
-        self.inside(
-            "iptables",
-            &[
-                action,
-                "OUTPUT",
-                "-p",
-                "tcp",
-                "-d",
-                &self.host_ip,
-                "--dport",
-                &port,
-                "-m",
-                "statistic",
-                "--mode",
-                "random",
-                "--probability",
-                &probability,
-                "-j",
-                "DROP",
-            ],
-        )
+        let statistic = [
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            &probability,
+        ];
+        let mut rest = statistic.to_vec();
+        rest.extend(["-j", "DROP"]);
+        self.output_rule(action, port, &rest)
     }
 
     fn remove(&self) {

@@ -134,15 +134,10 @@ impl Run {
 
     /// The translation of the workload's objects as last applied.
     fn desired(&self) -> BTreeMap<String, Value> {
-        let mut index = ClusterIndex::new(TranslateConfig {
-            prefix: self.prefix(),
-            ownership: apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
-            controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-            ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-            keyring: None,
-            schemas: None,
-            copy_ingress_labels: false,
-        });
+        let mut index = ClusterIndex::new(TranslateConfig::defaults(
+            &self.prefix(),
+            apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
+        ));
         for object in self.objects.values() {
             apply_object(&mut index, &PathBuf::from("workload"), object.clone()).unwrap();
         }

@@ -9,15 +9,7 @@ use crate::apisix::Ownership;
 use crate::model::TranslateConfig;
 
 pub(crate) fn config() -> TranslateConfig {
-    TranslateConfig {
-        prefix: "/apisix".into(),
-        ownership: Ownership::new("test").unwrap(),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: None,
-        schemas: None,
-        copy_ingress_labels: false,
-    }
+    TranslateConfig::defaults("/apisix", Ownership::new("test").unwrap())
 }
 
 pub(crate) fn mk_class(name: &str, controller: &str, default: bool) -> IngressClass {

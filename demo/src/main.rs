@@ -205,15 +205,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
-    let mut index = ClusterIndex::new(TranslateConfig {
-        prefix: PREFIX.into(),
-        ownership: apisix_operator::apisix::Ownership::new(CLUSTER).expect("a valid name"),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: None,
-        schemas: None,
-        copy_ingress_labels: false,
-    });
+    let mut index = ClusterIndex::new(TranslateConfig::defaults(
+        PREFIX,
+        apisix_operator::apisix::Ownership::new(CLUSTER).expect("a valid name"),
+    ));
     for (file, object) in objects {
         let _ = apply_object(&mut index, file, object.clone());
     }

@@ -1014,14 +1014,7 @@ fn the_csvs_webhook_definitions_are_the_charts_webhooks() {
             definition["webhookPath"],
             webhook["clientConfig"]["service"]["path"]
         );
-        for field in [
-            "rules",
-            "failurePolicy",
-            "matchPolicy",
-            "sideEffects",
-            "admissionReviewVersions",
-            "timeoutSeconds",
-        ] {
+        for field in install::WEBHOOK_FIELDS {
             assert_eq!(definition[field], webhook[field], "{name}: {field}");
         }
         // OLM sets the namespace selector (the OperatorGroup's) and the

@@ -61,14 +61,14 @@ fn expected_keys(
     cluster: &str,
     keyring: Option<&str>,
 ) -> BTreeMap<String, Value> {
-    let mut index = ClusterIndex::new(TranslateConfig {
-        prefix: prefix.into(),
-        ownership: apisix_operator::apisix::Ownership::new(cluster).unwrap(),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: keyring.map(|k| apisix_operator::apisix::Keyring::new(&[k.to_string()]).unwrap()),
-        schemas: None,
-        copy_ingress_labels: false,
+    let mut index = ClusterIndex::new({
+        let mut config = TranslateConfig::defaults(
+            prefix,
+            apisix_operator::apisix::Ownership::new(cluster).unwrap(),
+        );
+        config.keyring =
+            keyring.map(|k| apisix_operator::apisix::Keyring::new(&[k.to_string()]).unwrap());
+        config
     });
     for (file, object) in objects {
         apply_object(&mut index, file, object.clone()).unwrap();

@@ -43,15 +43,10 @@ fn objects() -> Vec<(PathBuf, Value)> {
 }
 
 fn expected(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
-    let mut index = ClusterIndex::new(TranslateConfig {
-        prefix: PREFIX.into(),
-        ownership: apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: None,
-        schemas: None,
-        copy_ingress_labels: false,
-    });
+    let mut index = ClusterIndex::new(TranslateConfig::defaults(
+        PREFIX,
+        apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
+    ));
     for (file, object) in objects {
         apply_object(&mut index, file, object.clone()).unwrap();
     }

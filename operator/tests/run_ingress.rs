@@ -29,15 +29,10 @@ fn examples() -> PathBuf {
 }
 
 fn config() -> TranslateConfig {
-    TranslateConfig {
-        prefix: PREFIX.into(),
-        ownership: apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: None,
-        schemas: None,
-        copy_ingress_labels: false,
-    }
+    TranslateConfig::defaults(
+        PREFIX,
+        apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
+    )
 }
 
 /// What `translate` makes of the example file (optionally edited).

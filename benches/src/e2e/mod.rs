@@ -131,15 +131,10 @@ pub struct ResyncReport {
 }
 
 fn translate_config() -> TranslateConfig {
-    TranslateConfig {
-        prefix: PREFIX.into(),
-        ownership: Ownership::new(CLUSTER).expect("a valid cluster name"),
-        controller_name: TranslateConfig::DEFAULT_CONTROLLER_NAME.into(),
-        ingress_class: TranslateConfig::DEFAULT_INGRESS_CLASS.into(),
-        keyring: None,
-        schemas: None,
-        copy_ingress_labels: false,
-    }
+    TranslateConfig::defaults(
+        PREFIX,
+        Ownership::new(CLUSTER).expect("a valid cluster name"),
+    )
 }
 
 /// The operator binary of the profile this benchmark was built in, or

@@ -37,6 +37,21 @@ pub struct TranslateConfig {
 impl TranslateConfig {
     pub const DEFAULT_CONTROLLER_NAME: &'static str = "apisix.apache.org/apisix-operator";
     pub const DEFAULT_INGRESS_CLASS: &'static str = "apisix";
+
+    /// The settings `run` starts from, for `prefix` and `ownership`: the
+    /// default controller and class, no keyring, no schemas, Ingress labels
+    /// not copied.
+    pub fn defaults(prefix: &str, ownership: Ownership) -> TranslateConfig {
+        TranslateConfig {
+            prefix: prefix.to_string(),
+            ownership,
+            controller_name: Self::DEFAULT_CONTROLLER_NAME.into(),
+            ingress_class: Self::DEFAULT_INGRESS_CLASS.into(),
+            keyring: None,
+            schemas: None,
+            copy_ingress_labels: false,
+        }
+    }
 }
 
 /// Everything a translation reads.

@@ -21,6 +21,18 @@ use crate::TestEnvError;
 
 pub(super) const CSV_FILE: &str = "apisix-operator.clusterserviceversion.yaml";
 
+/// The fields a webhook and its OLM definition share, copied both ways
+/// (chart → definition here, definition → configuration in `olm`).
+pub const WEBHOOK_FIELDS: [&str; 7] = [
+    "rules",
+    "failurePolicy",
+    "matchPolicy",
+    "objectSelector",
+    "sideEffects",
+    "timeoutSeconds",
+    "admissionReviewVersions",
+];
+
 /// Where OLM mounts a webhook's `tls.crt` and `tls.key` in the Deployment.
 const OLM_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
 
@@ -315,15 +327,7 @@ fn webhook_definitions(rendered: &[Value]) -> Result<Vec<Value>, TestEnvError> {
             "targetPort": target_port,
             "webhookPath": service["path"],
         });
-        for field in [
-            "rules",
-            "failurePolicy",
-            "matchPolicy",
-            "objectSelector",
-            "sideEffects",
-            "timeoutSeconds",
-            "admissionReviewVersions",
-        ] {
+        for field in WEBHOOK_FIELDS {
             if !webhook[field].is_null() {
                 definition[field] = webhook[field].clone();
             }

@@ -24,6 +24,7 @@ mod service_account;
 mod tools;
 mod yaml;
 
+pub use bundle::WEBHOOK_FIELDS;
 pub use generate::{GeneratedFile, generated_files, stale_files, write_files};
 pub use olm::olm_objects;
 pub use pod::LocalPod;

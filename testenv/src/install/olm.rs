@@ -119,15 +119,7 @@ fn webhook_objects(
                                          "path": definition["webhookPath"], "port": definition["containerPort"]},
                              "caBundle": bundle},
         });
-        for field in [
-            "rules",
-            "failurePolicy",
-            "matchPolicy",
-            "sideEffects",
-            "admissionReviewVersions",
-            "timeoutSeconds",
-            "objectSelector",
-        ] {
+        for field in super::bundle::WEBHOOK_FIELDS {
             if !definition[field].is_null() {
                 hook[field] = definition[field].clone();
             }
