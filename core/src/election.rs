@@ -15,7 +15,10 @@
 //! - a leader renews; one that has not renewed within the renew deadline,
 //!   or sees another holder or another term, steps down at once;
 //! - a token, once led with and lost, is never led with again: leading
-//!   again takes a new acquisition (a new, higher term).
+//!   again takes a new acquisition (a new, higher term);
+//! - a replica that cannot reach etcd never takes the Lease, and a leader
+//!   that has not reached it for the renew deadline hands the Lease over
+//!   (it could not write anyway; a replica that can should lead).
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +55,8 @@ pub struct ElectorState {
     pub retiring: bool,
     /// The highest term this replica led with and lost: never led again.
     pub lost_term: Option<i64>,
+    /// Since when etcd has been unreachable (the mirror's watch is down).
+    pub etcd_lost_since: Option<Instant>,
 }
 
 /// What to do now.
@@ -82,7 +87,9 @@ pub fn decide(
     if let Some(token) = state.leading {
         return decide_as_leader(timings, identity, state, token, lease, now);
     }
-    let may_take = !state.retiring && state.hold_off_until.is_none_or(|until| now >= until);
+    let may_take = !state.retiring
+        && state.etcd_lost_since.is_none()
+        && state.hold_off_until.is_none_or(|until| now >= until);
     let Some(lease) = lease else {
         return if may_take {
             Action::Create
@@ -145,6 +152,15 @@ pub fn overdue(timings: Timings, state: &ElectorState, now: Instant) -> bool {
             .is_none_or(|at| now.saturating_duration_since(at) > timings.renew_deadline)
 }
 
+/// Whether the leader must hand the Lease over because etcd has been
+/// unreachable for longer than the renew deadline.
+pub fn must_hand_over(timings: Timings, state: &ElectorState, now: Instant) -> bool {
+    state.leading.is_some()
+        && state
+            .etcd_lost_since
+            .is_some_and(|since| now.saturating_duration_since(since) > timings.renew_deadline)
+}
+
 /// The term to acquire with: above the Lease's transitions, the fence's
 /// stored token (a deleted and recreated Lease restarts its count at 0) and
 /// any term this replica lost.
@@ -177,6 +193,15 @@ impl ElectorState {
     pub fn lost_fence(&mut self, now: Instant, hold_off: Duration) {
         self.stopped_leading();
         self.hold_off_until = Some(now + hold_off);
+    }
+
+    /// What the etcd mirror reports: reachable or not, at `now`.
+    pub fn etcd_reachable(&mut self, reachable: bool, now: Instant) {
+        if reachable {
+            self.etcd_lost_since = None;
+        } else {
+            self.etcd_lost_since.get_or_insert(now);
+        }
     }
 
     /// SIGTERM: keep leading until released, never take the Lease again.
@@ -248,6 +273,41 @@ mod tests {
             decide(TIMINGS, ME, &mut state, None, secs(t0, 6)),
             Action::Create
         );
+    }
+
+    #[test]
+    fn without_etcd_the_lease_is_not_taken_and_a_leader_hands_it_over() {
+        let t0 = Instant::now();
+        let mut state = ElectorState::default();
+        state.etcd_reachable(false, t0);
+        let free = lease(None, 3, "1");
+        assert_eq!(
+            decide(TIMINGS, ME, &mut state, Some(&free), t0),
+            Action::Follow { holder: None }
+        );
+        assert_eq!(
+            decide(TIMINGS, ME, &mut state, None, t0),
+            Action::Follow { holder: None }
+        );
+        state.etcd_reachable(true, secs(t0, 1));
+        assert_eq!(
+            decide(TIMINGS, ME, &mut state, Some(&free), secs(t0, 1)),
+            Action::Acquire { transitions: 3 }
+        );
+        // A leader: etcd lost at t=10 (reported again at t=11: the first
+        // loss counts), handed over once the renew deadline has passed.
+        state.won(4, secs(t0, 2));
+        state.etcd_reachable(false, secs(t0, 10));
+        state.etcd_reachable(false, secs(t0, 11));
+        assert!(!must_hand_over(TIMINGS, &state, secs(t0, 13)));
+        assert!(must_hand_over(TIMINGS, &state, secs(t0, 14)));
+        // Back in time: nothing to hand over.
+        state.etcd_reachable(true, secs(t0, 13));
+        assert!(!must_hand_over(TIMINGS, &state, secs(t0, 20)));
+        // A follower never hands over.
+        state.stopped_leading();
+        state.etcd_reachable(false, secs(t0, 20));
+        assert!(!must_hand_over(TIMINGS, &state, secs(t0, 40)));
     }
 
     #[test]

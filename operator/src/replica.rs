@@ -88,7 +88,8 @@ impl Replica {
             kube,
             etcd.clone(),
             config.engine.fence_key.clone(),
-        );
+        )
+        .with_etcd_health(etcd_watching.clone());
         let (leader, elector) = elector.spawn();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (engine, status) = SyncEngine::new(

@@ -146,6 +146,9 @@ pub struct LeaseElector {
     fence: FenceKey,
     state: watch::Sender<Leadership>,
     elector: ElectorState,
+    /// Whether the etcd mirror is loaded and watching (see
+    /// [`LeaseElector::with_etcd_health`]).
+    etcd_health: Option<watch::Receiver<bool>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +183,16 @@ impl LeaseElector {
             fence,
             state,
             elector: ElectorState::default(),
+            etcd_health: None,
         }
+    }
+
+    /// Follows etcd's reachability (true while the mirror is loaded and
+    /// watching): without it the Lease is not taken, and a leader that has
+    /// gone the renew deadline without it hands the Lease over.
+    pub fn with_etcd_health(mut self, health: watch::Receiver<bool>) -> LeaseElector {
+        self.etcd_health = Some(health);
+        self
     }
 
     fn timings(&self) -> Timings {
@@ -294,6 +306,18 @@ impl LeaseElector {
 
     /// One election step: read the Lease, decide, act.
     async fn step(&mut self) {
+        if let Some(health) = &self.etcd_health {
+            let reachable = *health.borrow();
+            self.elector
+                .etcd_reachable(reachable, std::time::Instant::now());
+        }
+        if election::must_hand_over(self.timings(), &self.elector, std::time::Instant::now()) {
+            tracing::warn!(identity = %self.config.identity, "handing the lease over: etcd has been unreachable past the renew deadline");
+            self.release_lease().await;
+            self.elector
+                .lost_fence(std::time::Instant::now(), self.config.lease_duration);
+            return;
+        }
         let lease = match self.call(self.api.get_opt(&self.config.name)).await {
             Ok(lease) => lease,
             Err(err) => {
