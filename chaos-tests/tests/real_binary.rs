@@ -132,6 +132,32 @@ impl Run {
         self.objects.insert(Self::key_of(&route), route);
     }
 
+    /// `changes` at once: the next rounds on every route, the routes in
+    /// parallel, each route's rounds in order (so its last value is its
+    /// highest round).
+    async fn burst(&mut self, changes: usize) {
+        let first = self.round + 1;
+        let lanes = (0..ROUTES).map(|lane| {
+            let routes: Vec<Value> = (first..first + changes)
+                .filter(|round| round % ROUTES == lane)
+                .map(|round| self.route(lane, round))
+                .collect();
+            let client = self.client.clone();
+            async move {
+                for route in &routes {
+                    server_side_apply(&client, route, "chaos-workload")
+                        .await
+                        .unwrap();
+                }
+                routes.last().cloned()
+            }
+        });
+        for last in futures::future::join_all(lanes).await.into_iter().flatten() {
+            self.objects.insert(Self::key_of(&last), last);
+        }
+        self.round += changes;
+    }
+
     /// The translation of the workload's objects as last applied.
     fn desired(&self) -> BTreeMap<String, Value> {
         let mut index = ClusterIndex::new(TranslateConfig::defaults(
@@ -254,25 +280,29 @@ enum Fault {
     CutEtcd(Duration),
     /// 20% of the leader's packets to the API server dropped, for a while.
     LossyApiServer(Duration),
+    /// SIGTERM of every replica in turn, each started again once it exited.
+    RollingRestart,
+    /// SIGKILL, then this many changes at once.
+    KillDuringBurst(usize),
 }
 
 impl Fault {
     /// The first address of the scenario's namespaces (none for signals).
     fn netns_base(&self) -> Option<u8> {
         match self {
-            Fault::Kill | Fault::Freeze(_) => None,
+            Fault::Kill | Fault::Freeze(_) | Fault::RollingRestart | Fault::KillDuringBurst(_) => {
+                None
+            }
             Fault::CutApiServer(_) => Some(10),
             Fault::CutEtcd(_) => Some(20),
             Fault::LossyApiServer(_) => Some(30),
         }
     }
 
-    /// Whether another replica must take over.
+    /// Whether another replica must take over (a leader that cannot reach
+    /// etcd hands over too); with 20% loss the leader may keep its Lease.
     fn deposes(&self) -> bool {
-        matches!(
-            self,
-            Fault::Kill | Fault::Freeze(_) | Fault::CutApiServer(_)
-        )
+        !matches!(self, Fault::LossyApiServer(_))
     }
 }
 
@@ -315,6 +345,30 @@ async fn scenario(name: &str, fault: Fault) {
         Fault::Kill => {
             replicas.remove(&leader);
         }
+        Fault::KillDuringBurst(changes) => {
+            replicas.remove(&leader);
+            run.burst(*changes).await;
+        }
+        Fault::RollingRestart => {
+            for identity in ["a", "b", "c"] {
+                let mut replica = replicas.remove(identity).unwrap();
+                replica.signal(libc::SIGTERM).unwrap();
+                let deadline = Instant::now() + GENEROUS;
+                while replica.exited().is_none() {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{identity} did not stop on SIGTERM"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                run.step().await;
+                replicas.insert(identity.into(), run.replica(identity, None).await);
+                for _ in 0..5 {
+                    run.step().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
         Fault::Freeze(_) => replicas[&leader].signal(libc::SIGSTOP).unwrap(),
         Fault::CutApiServer(_) => namespaces[&leader].cut(api_port).unwrap(),
         Fault::CutEtcd(_) => namespaces[&leader].cut(etcd_port).unwrap(),
@@ -326,7 +380,7 @@ async fn scenario(name: &str, fault: Fault) {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let heal_after = match &fault {
-        Fault::Kill => None,
+        Fault::Kill | Fault::RollingRestart | Fault::KillDuringBurst(_) => None,
         Fault::Freeze(d)
         | Fault::CutApiServer(d)
         | Fault::CutEtcd(d)
@@ -339,7 +393,7 @@ async fn scenario(name: &str, fault: Fault) {
             Fault::CutApiServer(_) => namespaces[&leader].heal(api_port).unwrap(),
             Fault::CutEtcd(_) => namespaces[&leader].heal(etcd_port).unwrap(),
             Fault::LossyApiServer(_) => namespaces[&leader].lossless(api_port, 20).unwrap(),
-            Fault::Kill => {}
+            Fault::Kill | Fault::RollingRestart | Fault::KillDuringBurst(_) => {}
         }
         for _ in 0..5 {
             run.step().await;
@@ -427,4 +481,14 @@ async fn the_leader_cut_off_from_etcd_keeps_every_invariant() {
 #[tokio::test]
 async fn packet_loss_to_the_api_server_keeps_every_invariant() {
     scenario("lossy", Fault::LossyApiServer(Duration::from_secs(6))).await;
+}
+
+#[tokio::test]
+async fn a_rolling_sigterm_restart_of_every_replica_keeps_every_invariant() {
+    scenario("rolling", Fault::RollingRestart).await;
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_during_a_failover_keeps_every_invariant() {
+    scenario("burst", Fault::KillDuringBurst(5_000)).await;
 }
