@@ -9,13 +9,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
-. "$here/versions.env"
-cache=${APISIX_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apisix-operator}
-bin="$cache/bin"
-mkdir -p "$bin"
-
 log() { printf '[provision-cluster] %s\n' "$*" >&2; }
+# shellcheck source=common.sh
+. "$here/common.sh"
+mkdir -p "$bin"
 
 if [ "$(id -u)" -ne 0 ]; then
   log "make cluster runs a kubelet, containerd and network namespaces: run it as root"
@@ -39,17 +36,8 @@ if ! grep -q "k8s.io/kubernetes $KUBE_APISERVER_VERSION" "$here/tools/kube-node/
   log "testenv/tools/kube-node/go.mod does not require k8s.io/kubernetes $KUBE_APISERVER_VERSION"
   exit 1
 fi
-kube_minor=$(echo "$KUBE_APISERVER_VERSION" | cut -d. -f2)
-kube_ldflags="-X k8s.io/component-base/version.gitVersion=$KUBE_APISERVER_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/component-base/version.gitTreeState=clean"
 for name in kubelet kube-proxy kube-controller-manager kube-scheduler kubectl; do
-  out="$bin/$name-$KUBE_APISERVER_VERSION"
-  [ -x "$out" ] && continue
-  log "building $name $KUBE_APISERVER_VERSION from Go modules (first time only; cached in $bin)"
-  started=$SECONDS
-  (cd "$here/tools/kube-node" && CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local \
-    go build -trimpath -buildvcs=false -ldflags "$kube_ldflags" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
-  mv "$out.tmp" "$out"
-  log "built $name in $((SECONDS - started))s"
+  build "$name" "$KUBE_APISERVER_VERSION" "$here/tools/kube-node" "k8s.io/kubernetes/cmd/$name" "$kube_ldflags"
 done
 
 # The sandbox ("pause") container: the kubernetes module's own pause.c,

@@ -10,13 +10,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
-. "$here/versions.env"
-cache=${APISIX_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apisix-operator}
-bin="$cache/bin"
-mkdir -p "$bin"
-
 log() { printf '[provision] %s\n' "$*" >&2; }
+# shellcheck source=common.sh
+. "$here/common.sh"
+mkdir -p "$bin"
 
 sudo_if_needed() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -52,22 +49,7 @@ require_version helm.sh/helm/v3 "$here/tools/helm/go.mod" "$HELM_VERSION"
 require_version sigs.k8s.io/kustomize/kustomize/v5 "$here/tools/kustomize/go.mod" "$KUSTOMIZE_VERSION"
 require_version github.com/operator-framework/api "$here/tools/olm-validate/go.mod" "$OPERATOR_FRAMEWORK_API_VERSION"
 
-build() { # name version module-dir package [ldflags]
-  local out="$bin/$1-$2"
-  if [ -x "$out" ]; then
-    return
-  fi
-  log "building $1 $2 from Go modules (first time only; cached in $bin)"
-  local started=$SECONDS
-  (cd "$3" && CGO_ENABLED=0 GOWORK=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local \
-    go build -trimpath -buildvcs=false -ldflags "${5:-}" -o "$out.tmp" "$4")
-  mv "$out.tmp" "$out"
-  log "built $1 in $((SECONDS - started))s"
-}
 build etcd "$ETCD_VERSION" "$here/tools/etcd" go.etcd.io/etcd/server/v3
-# Stamp the release version (the module build would report v0.0.0-master).
-kube_minor=$(echo "$KUBE_APISERVER_VERSION" | cut -d. -f2)
-kube_ldflags="-X k8s.io/component-base/version.gitVersion=$KUBE_APISERVER_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/component-base/version.gitTreeState=clean"
 build kube-apiserver "$KUBE_APISERVER_VERSION" "$here/tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 
 # The install tests (deploy/): helm lint/template, kustomize build, OLM bundle validation.

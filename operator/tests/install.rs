@@ -672,22 +672,12 @@ fn the_webhook_service_reaches_every_replica_and_the_operator_manages_the_certif
         ));
         assert!(!grants(&rules, verb, group, vwc, None, Some("other")));
     }
-    assert!(!grants(
-        &rules,
-        "update",
-        group,
-        vwc,
-        None,
-        Some("apisix-operator")
-    ));
-    assert!(!grants(
-        &rules,
-        "delete",
-        group,
-        vwc,
-        None,
-        Some("apisix-operator")
-    ));
+    for verb in ["update", "delete"] {
+        assert!(
+            !grants(&rules, verb, group, vwc, None, Some("apisix-operator")),
+            "{verb}"
+        );
+    }
 }
 
 #[test]

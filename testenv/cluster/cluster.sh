@@ -19,11 +19,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../versions.env
-. "$here/../versions.env"
-cache=${APISIX_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apisix-operator}
-bin="$cache/bin"
-CLUSTER_DIR=${APISIX_OPERATOR_CLUSTER_DIR:-$cache/cluster}
+# shellcheck source=../common.sh
+. "$here/../common.sh"
 NETNS=apisix-node
 HOST_IF=ao-host
 NODE_IF=ao-node

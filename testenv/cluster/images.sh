@@ -10,10 +10,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-# shellcheck source=../versions.env
-. "$here/../versions.env"
-cache=${APISIX_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apisix-operator}
-CLUSTER_DIR=${APISIX_OPERATOR_CLUSTER_DIR:-$cache/cluster}
+# shellcheck source=../common.sh
+. "$here/../common.sh"
 operator=${1:-$root/target/release/apisix-operator}
 out="$CLUSTER_DIR/images"
 mkdir -p "$out"

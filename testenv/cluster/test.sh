@@ -26,10 +26,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-# shellcheck source=../versions.env
-. "$here/../versions.env"
-cache=${APISIX_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/apisix-operator}
-CLUSTER_DIR=${APISIX_OPERATOR_CLUSTER_DIR:-$cache/cluster}
+# shellcheck source=../common.sh
+. "$here/../common.sh"
 export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig
 kubectl="$cache/bin/kubectl-$KUBE_APISERVER_VERSION"
 helm="$cache/bin/helm-$HELM_VERSION"

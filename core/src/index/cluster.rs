@@ -301,10 +301,15 @@ impl ClusterIndex {
         let Some(ops) = registry::kind(unit.kind()).and_then(|kind| kind.unit()) else {
             return false;
         };
-        unit.namespace().is_none_or(|ns| self.serves_namespace(ns))
-            && ops
-                .ingress_class_name(&self.snapshot, &unit.object_key())
-                .is_none_or(|name| class::names_our_class(&self.config, &self.snapshot, &name))
+        let class = ops.ingress_class_name(&self.snapshot, &unit.object_key());
+        self.serves_scope(unit.namespace(), class.as_deref())
+    }
+
+    /// Whether an object in `namespace` naming `class` (when it names one)
+    /// is ours: the namespace is served and the class is ours.
+    pub(super) fn serves_scope(&self, namespace: Option<&str>, class: Option<&str>) -> bool {
+        namespace.is_none_or(|ns| self.serves_namespace(ns))
+            && class.is_none_or(|name| class::names_our_class(&self.config, &self.snapshot, name))
     }
 
     // --- Translation ----------------------------------------------------------

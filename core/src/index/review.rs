@@ -14,7 +14,6 @@ use crate::apisix::ApisixDir;
 use crate::model::{
     AnyObject, Kind, TranslateError, TranslateInput, UnitKey, UnitObjects, UnitOps,
 };
-use crate::translate::class;
 
 /// The verdict on one candidate object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +79,8 @@ impl ClusterIndex {
             return Review::admitted();
         };
         let unit = UnitKey::of(kind.name(), &kind.key_of(object));
-        let served_namespace = unit.namespace().is_none_or(|ns| self.serves_namespace(ns));
-        let our_class = ops
-            .candidate_class_name(object)
-            .is_none_or(|name| class::names_our_class(self.config(), self.snapshot(), &name));
-        if !served_namespace || !our_class {
+        let class = ops.candidate_class_name(object);
+        if !self.serves_scope(unit.namespace(), class.as_deref()) {
             return Review::admitted();
         }
         let input = TranslateInput {

@@ -96,11 +96,10 @@ pub struct CertTask {
 
 impl CertTask {
     pub async fn run(mut self) {
-        let mut loaded_files: Option<(String, String)> = None;
         let mut failures: u32 = 0;
         loop {
             let step = match &self.source {
-                CertSource::Files(dir) => self.load_files(dir, &mut loaded_files).await,
+                CertSource::Files(dir) => self.load_files(dir).await,
                 CertSource::Managed(managed) => self.keep_managed(managed).await,
             };
             match &step {
@@ -131,20 +130,13 @@ impl CertTask {
         }
     }
 
-    async fn load_files(
-        &self,
-        dir: &std::path::Path,
-        loaded: &mut Option<(String, String)>,
-    ) -> Result<(), CertTaskError> {
+    async fn load_files(&self, dir: &std::path::Path) -> Result<(), CertTaskError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map_err(|source| CertTaskError::Read { path, source })
         };
-        let pair = (read(CERT_KEY)?, read(KEY_KEY)?);
-        if loaded.as_ref() != Some(&pair) {
-            self.serving.set(&pair.0, &pair.1)?;
+        if self.serving.set(&read(CERT_KEY)?, &read(KEY_KEY)?)? {
             tracing::info!(dir = %dir.display(), "webhook: serving certificate loaded");
-            *loaded = Some(pair);
         }
         Ok(())
     }
@@ -203,7 +195,9 @@ impl CertTask {
                 }
             }
         };
-        self.serving.set(&certs.cert, &certs.key)?;
+        if self.serving.set(&certs.cert, &certs.key)? {
+            tracing::info!(secret = %managed.secret, "webhook: serving certificate loaded");
+        }
         if let Some(configuration) = managed.configuration.as_deref().filter(|_| leading) {
             self.keep_ca_bundle(configuration, &certs.ca_bundle).await?;
         }

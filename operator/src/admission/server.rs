@@ -31,7 +31,15 @@ const REVIEW_BUDGET: Duration = Duration::from_secs(3);
 
 /// The certificate the server presents; empty until one is loaded.
 #[derive(Debug, Default)]
-pub struct ServingCert(RwLock<Option<Arc<CertifiedKey>>>);
+pub struct ServingCert(RwLock<Option<Served>>);
+
+/// What is served, and the PEM it was made from (to tell a renewal from
+/// the same certificate read again).
+#[derive(Debug)]
+struct Served {
+    pem: (String, String),
+    key: Arc<CertifiedKey>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServingCertError {
@@ -44,8 +52,15 @@ pub enum ServingCertError {
 }
 
 impl ServingCert {
-    /// Serves `cert` (a PEM chain) with `key` from the next handshake on.
-    pub fn set(&self, cert: &str, key: &str) -> Result<(), ServingCertError> {
+    /// Serves `cert` (a PEM chain) with `key` from the next handshake on;
+    /// false when exactly these are served already (nothing is parsed).
+    pub fn set(&self, cert: &str, key: &str) -> Result<bool, ServingCertError> {
+        let pem = (cert.to_string(), key.to_string());
+        let current = self.0.read().expect("never poisoned");
+        if current.as_ref().is_some_and(|served| served.pem == pem) {
+            return Ok(false);
+        }
+        drop(current);
         let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ServingCertError::Cert(e.to_string()))?;
@@ -59,8 +74,11 @@ impl ServingCert {
         *self
             .0
             .write()
-            .expect("the certificate lock is never poisoned") = Some(certified);
-        Ok(())
+            .expect("the certificate lock is never poisoned") = Some(Served {
+            pem,
+            key: certified,
+        });
+        Ok(true)
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -70,7 +88,8 @@ impl ServingCert {
 
 impl ResolvesServerCert for ServingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.read().expect("never poisoned").clone()
+        let served = self.0.read().expect("never poisoned");
+        served.as_ref().map(|served| served.key.clone())
     }
 }
 
