@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: provision test demo env bench lint fmt deploy-manifests clean-cache cluster cluster-down test-cluster
+.PHONY: provision test demo env bench chaos lint fmt deploy-manifests clean-cache cluster cluster-down test-cluster
 
 provision:
 	bash testenv/provision.sh
@@ -24,6 +24,22 @@ test: provision
 bench: provision
 	$(CARGO) build --release --quiet -p apisix-operator
 	$(CARGO) bench -p apisix-operator-benches
+
+## The chaos suite's long form (root: it makes network namespaces): every
+## scenario of chaos-tests/tests/real_binary/ once per seed of CHAOS_SEEDS,
+## one at a time, then the table (chaos-tests/results/chaos.md, which the
+## README shows) and every report (chaos.json). `make test` runs each
+## scenario once, for seed 1. About 15 minutes for three seeds.
+CHAOS_SEEDS ?= 1 2 3
+CHAOS_REPORTS = $(CURDIR)/target/chaos-reports
+chaos: provision
+	rm -rf $(CHAOS_REPORTS)
+	for seed in $(CHAOS_SEEDS); do \
+	  CHAOS_SEED=$$seed CHAOS_REPORT_DIR=$(CHAOS_REPORTS) $(CARGO) test --quiet -p apisix-operator-chaos-tests --test real_binary -- --test-threads=1 || exit 1; \
+	done
+	mkdir -p chaos-tests/results
+	$(CARGO) run --quiet -p apisix-operator-chaos-tests --bin chaos-report -- $(CHAOS_REPORTS) --json chaos-tests/results/chaos.json > chaos-tests/results/chaos.md
+	cat chaos-tests/results/chaos.md
 
 ## The operator's main job end to end, locally: starts kube-apiserver and
 ## etcd, applies examples/, runs three replicas, shows the leader, the keys

@@ -2,7 +2,8 @@
 # Installs and builds everything the tests, benches and the demo need, and
 # skips whatever is already there, so a second run does nothing:
 #   - Debian packages: protobuf-compiler and libprotobuf-dev (etcd-client's
-#     build), shellcheck (the scripts' lint)
+#     build), shellcheck (the scripts' lint), iptables and iproute2 (the
+#     chaos tests' partitions: network namespaces, veth pairs, DNAT, drops)
 #   - Python: jsonschema (for ../shared/apisix-schema/validate.py)
 #   - kube-apiserver, etcd, helm, kustomize and olm-bundle-validate, built from
 #     the pinned Go modules in testenv/tools/
@@ -24,6 +25,8 @@ missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   sudo_if_needed apt-get update -qq

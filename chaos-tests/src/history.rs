@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use etcd_client::{EventType, WatchOptions};
+use etcd_client::{EventType, WatchOptions, WatchStream};
 
 /// One change of one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,13 @@ pub struct History {
 impl History {
     /// The state after every event: key → value.
     pub fn final_state(&self) -> std::collections::BTreeMap<String, String> {
+        self.state_at(i64::MAX)
+    }
+
+    /// The state at `revision` (after every event up to it): key → value.
+    pub fn state_at(&self, revision: i64) -> std::collections::BTreeMap<String, String> {
         let mut state = std::collections::BTreeMap::new();
-        for event in &self.events {
+        for event in self.events.iter().take_while(|e| e.revision <= revision) {
             match &event.value {
                 Some(value) => state.insert(event.key.clone(), value.clone()),
                 None => state.remove(&event.key),
@@ -45,30 +50,28 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Watches every key of `client`'s etcd from revision 1.
+    /// Watches every key of `client`'s etcd from revision 1. A watch that
+    /// breaks (its member killed, a partition) is resumed after the last
+    /// revision seen, through whichever member the client reaches next.
     pub async fn start(mut client: etcd_client::Client) -> Result<Recorder, etcd_client::Error> {
-        let options = WatchOptions::new().with_all_keys().with_start_revision(1);
-        let mut stream = client.watch("", Some(options)).await?;
+        // The first watch is made here, so a store that cannot be watched
+        // at all is an error rather than an empty history.
+        let first = watch_from(&mut client, 1).await?;
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         let task = tokio::spawn(async move {
-            while let Ok(Some(response)) = stream.message().await {
-                let seen = Instant::now();
-                let mut sink = sink.lock().expect("never poisoned");
-                for event in response.events() {
-                    let Some(kv) = event.kv() else { continue };
-                    sink.push(Event {
-                        revision: kv.mod_revision(),
-                        key: String::from_utf8_lossy(kv.key()).into_owned(),
-                        value: match event.event_type() {
-                            EventType::Put => {
-                                Some(String::from_utf8_lossy(kv.value()).into_owned())
-                            }
-                            EventType::Delete => None,
-                        },
-                        seen: Some(seen),
-                    });
+            let mut stream = Some(first);
+            loop {
+                if let Some(stream) = stream.take() {
+                    record(stream, &sink).await;
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let next = sink
+                    .lock()
+                    .expect("never poisoned")
+                    .last()
+                    .map_or(1, |e| e.revision + 1);
+                stream = watch_from(&mut client, next).await.ok();
             }
         });
         Ok(Recorder { events, task })
@@ -90,5 +93,35 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+async fn watch_from(
+    client: &mut etcd_client::Client,
+    revision: i64,
+) -> Result<WatchStream, etcd_client::Error> {
+    let options = WatchOptions::new()
+        .with_all_keys()
+        .with_start_revision(revision);
+    client.watch("", Some(options)).await
+}
+
+/// Appends the stream's events until it ends or fails.
+async fn record(mut stream: WatchStream, sink: &Mutex<Vec<Event>>) {
+    while let Ok(Some(response)) = stream.message().await {
+        let seen = Instant::now();
+        let mut sink = sink.lock().expect("never poisoned");
+        for event in response.events() {
+            let Some(kv) = event.kv() else { continue };
+            sink.push(Event {
+                revision: kv.mod_revision(),
+                key: String::from_utf8_lossy(kv.key()).into_owned(),
+                value: match event.event_type() {
+                    EventType::Put => Some(String::from_utf8_lossy(kv.value()).into_owned()),
+                    EventType::Delete => None,
+                },
+                seen: Some(seen),
+            });
+        }
     }
 }

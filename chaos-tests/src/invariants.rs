@@ -104,7 +104,7 @@ impl fmt::Display for Violation {
 }
 
 /// A stored value without the writer's timestamps (non-JSON kept as text).
-fn content(value: &str) -> Value {
+pub fn content(value: &str) -> Value {
     match serde_json::from_str::<Value>(value) {
         Ok(Value::Object(mut map)) => {
             map.remove("create_time");

@@ -1,7 +1,9 @@
 //! Chaos tests: replicas run as separate processes against the real test
 //! environment, and the tests kill, freeze (SIGSTOP), resume and restart
-//! them. See `tests/`. `history` records the full etcd history of a run and
-//! `invariants` checks it.
+//! them, partition them (`netns`), slow them (`proxy`), and restart the API
+//! server and etcd members under them. See `tests/`. `workload` is the
+//! seeded stream of Kubernetes changes, `history` records the full etcd
+//! history of a run, `invariants` checks it, and `report` tabulates runs.
 //!
 //! `sync-replica` runs the operator's real leader election, fence, mirror and
 //! writer; only the desired state is synthetic (read from a JSON file,
@@ -11,6 +13,9 @@
 pub mod history;
 pub mod invariants;
 pub mod netns;
+pub mod proxy;
+pub mod report;
+pub mod workload;
 
 /// The desired-state file a `sync-replica` follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

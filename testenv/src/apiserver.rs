@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::pki::CertificateAuthority;
 use crate::{Binaries, ManagedProcess, TestEnvError, kubeconfig, ports};
@@ -23,7 +24,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// A running kube-apiserver with RBAC authorization and client-certificate
 /// authentication, killed on drop.
 pub struct KubeApiServer {
-    process: ManagedProcess,
+    /// Behind a lock so that a shared environment can be restarted.
+    process: Mutex<ManagedProcess>,
+    /// How it was started, for [`KubeApiServer::restart`].
+    program: PathBuf,
+    args: Vec<String>,
+    dir: PathBuf,
     port: u16,
     ca: Arc<CertificateAuthority>,
     admin_kubeconfig: String,
@@ -100,8 +106,11 @@ impl KubeApiServer {
             let admin_kubeconfig = kubeconfig::render(&server_url, ca.cert_pem(), &admin);
             let kubeconfig_path = dir.join("admin.kubeconfig");
             kubeconfig::write(&kubeconfig_path, &admin_kubeconfig)?;
-            let mut server = KubeApiServer {
-                process,
+            let server = KubeApiServer {
+                process: Mutex::new(process),
+                program: binaries.kube_apiserver.clone(),
+                args: args.clone(),
+                dir: dir.to_path_buf(),
                 port,
                 ca: ca.clone(),
                 admin_kubeconfig,
@@ -123,8 +132,34 @@ impl KubeApiServer {
         format!("https://127.0.0.1:{}", self.port)
     }
 
-    pub fn process(&self) -> &ManagedProcess {
-        &self.process
+    /// Stops the server (SIGTERM, SIGKILL 5 s later), starts it
+    /// again on the same port, certificates and etcd, and waits until it is
+    /// ready: clients see connection errors, then the same cluster.
+    pub async fn restart(&self) -> Result<(), TestEnvError> {
+        self.lock()
+            .signal(libc::SIGTERM)
+            .map_err(|e| TestEnvError::io("signalling kube-apiserver", e))?;
+        // Draining its watches would take a minute; like a kubelet at the
+        // end of a short grace period, kill it after a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.lock().exited().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        static RESTARTS: AtomicUsize = AtomicUsize::new(0);
+        let log = self.dir.join(format!(
+            "kube-apiserver-restart-{}.log",
+            RESTARTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let process = ManagedProcess::spawn("kube-apiserver", &self.program, &self.args, &log)?;
+        // The old process (exited or not) is killed and reaped on drop.
+        *self.lock() = process;
+        self.wait_ready().await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ManagedProcess> {
+        self.process
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The audit log (JSON lines, Metadata level, the API server's own
@@ -173,13 +208,13 @@ impl KubeApiServer {
         kubeconfig::client_from(&self.admin_kubeconfig).await
     }
 
-    async fn wait_ready(&mut self) -> Result<(), TestEnvError> {
+    async fn wait_ready(&self) -> Result<(), TestEnvError> {
         let started = Instant::now();
         let mut last_error = String::from("not tried yet");
         let client = self.admin_client().await?;
         while started.elapsed() < READY_TIMEOUT {
-            if let Some(status) = self.process.exited() {
-                return Err(self.process.exited_early_error(status));
+            if let Some(error) = self.exited_error() {
+                return Err(error);
             }
             let request = http::Request::get("/readyz")
                 .body(Vec::new())
@@ -192,6 +227,12 @@ impl KubeApiServer {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(self.process.not_ready_error(started.elapsed(), last_error))
+        Err(self.lock().not_ready_error(started.elapsed(), last_error))
+    }
+
+    fn exited_error(&self) -> Option<TestEnvError> {
+        let mut process = self.lock();
+        let status = process.exited()?;
+        Some(process.exited_early_error(status))
     }
 }

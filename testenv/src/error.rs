@@ -40,6 +40,8 @@ pub enum TestEnvError {
     Kubeconfig(String),
     #[error("install artifacts: {0}")]
     Install(String),
+    #[error("no running etcd member reports itself the leader")]
+    NoEtcdLeader,
     #[error("etcd client error: {0}")]
     Etcd(#[from] etcd_client::Error),
 }

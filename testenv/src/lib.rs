@@ -16,6 +16,7 @@ pub mod audit;
 mod binaries;
 mod error;
 mod etcd;
+mod etcd_cluster;
 pub mod http;
 pub mod install;
 mod kubeconfig;
@@ -30,7 +31,8 @@ pub use apiserver::KubeApiServer;
 pub use binaries::{Binaries, Versions};
 pub use error::TestEnvError;
 pub use etcd::{EtcdOptions, EtcdServer, EtcdTls};
-pub use objects::{apply_all, ca_bundle_patched, create_object, server_side_apply};
+pub use etcd_cluster::EtcdCluster;
+pub use objects::{apply_all, ca_bundle_patched, create_object, delete_object, server_side_apply};
 pub use pki::{CertificateAuthority, IssuedCert};
 pub use process::ManagedProcess;
 pub use wait::eventually;
@@ -114,6 +116,21 @@ impl TestEnv {
             .path()
             .join(format!("etcd-{name}-{}", unique()));
         EtcdServer::start(&binaries, &dir, options).await
+    }
+
+    /// An etcd cluster of `size` members of its own (killed when dropped),
+    /// for tests that kill and restart members.
+    pub async fn private_etcd_cluster(
+        &self,
+        name: &str,
+        size: usize,
+    ) -> Result<EtcdCluster, TestEnvError> {
+        let binaries = Binaries::locate()?;
+        let dir = self
+            .workdir
+            .path()
+            .join(format!("etcd-cluster-{name}-{}", unique()));
+        EtcdCluster::start(&binaries, &dir, size).await
     }
 
     /// A client of the APISIX etcd.

@@ -58,6 +58,18 @@ pub async fn create_object(client: &kube::Client, object: &Value) -> Result<(), 
         .map(|_| ())
 }
 
+/// Deletes `object` (by kind, namespace and name); one already gone is not
+/// an error.
+pub async fn delete_object(client: &kube::Client, object: &Value) -> Result<(), kube::Error> {
+    let (api, _) = api_for(client, object).await?;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Server-side applies `object` as `field_manager`, taking ownership of
 /// conflicting fields, as `kubectl apply --server-side --force-conflicts`.
 pub async fn server_side_apply(
