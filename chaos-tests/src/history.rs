@@ -57,24 +57,58 @@ impl Recorder {
         // The first watch is made here, so a store that cannot be watched
         // at all is an error rather than an empty history.
         let first = watch_from(&mut client, 1).await?;
-        let events = Arc::new(Mutex::new(Vec::new()));
+        Ok(Self::follow(client, Vec::new(), first, 0))
+    }
+
+    /// Records from now on a store with a past (a cluster's, where earlier
+    /// runs wrote): the history opens with every key's current value, as a
+    /// put at its own revision, then every change after that.
+    pub async fn start_now(
+        mut client: etcd_client::Client,
+    ) -> Result<Recorder, etcd_client::Error> {
+        let options = etcd_client::GetOptions::new().with_all_keys();
+        let snapshot = client.get("", Some(options)).await?;
+        let revision = snapshot.header().map_or(0, |h| h.revision());
+        let mut opening: Vec<Event> = snapshot
+            .kvs()
+            .iter()
+            .map(|kv| Event {
+                revision: kv.mod_revision(),
+                key: String::from_utf8_lossy(kv.key()).into_owned(),
+                value: Some(String::from_utf8_lossy(kv.value()).into_owned()),
+                seen: None,
+            })
+            .collect();
+        opening.sort_by_key(|e| e.revision);
+        let first = watch_from(&mut client, revision + 1).await?;
+        Ok(Self::follow(client, opening, first, revision))
+    }
+
+    /// Records `first` after `opening`; a broken watch is resumed after the
+    /// last revision seen (at least `since`).
+    fn follow(
+        mut client: etcd_client::Client,
+        opening: Vec<Event>,
+        first: WatchStream,
+        since: i64,
+    ) -> Recorder {
+        let events = Arc::new(Mutex::new(opening));
         let sink = events.clone();
         let task = tokio::spawn(async move {
             let mut stream = Some(first);
+            let mut last_seen = since;
             loop {
                 if let Some(stream) = stream.take() {
                     record(stream, &sink).await;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let next = sink
-                    .lock()
-                    .expect("never poisoned")
-                    .last()
-                    .map_or(1, |e| e.revision + 1);
-                stream = watch_from(&mut client, next).await.ok();
+                if let Some(event) = sink.lock().expect("never poisoned").last() {
+                    last_seen = last_seen.max(event.revision);
+                }
+                stream = watch_from(&mut client, last_seen + 1).await.ok();
             }
         });
-        Ok(Recorder { events, task })
+        Recorder { events, task }
     }
 
     pub fn history(&self) -> History {

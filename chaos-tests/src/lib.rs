@@ -10,11 +10,14 @@
 //! `{"units": N, "generation": G}`), so faults can be injected into the sync
 //! engine independently of translation.
 
+pub mod apply;
 pub mod history;
 pub mod invariants;
 pub mod netns;
+pub mod pod;
 pub mod proxy;
 pub mod report;
+pub mod verdict;
 pub mod workload;
 
 /// The desired-state file a `sync-replica` follows.

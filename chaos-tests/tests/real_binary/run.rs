@@ -9,12 +9,12 @@ use std::time::Duration;
 use apisix_operator::cli::translate::{apply_object, dump};
 use apisix_operator::index::ClusterIndex;
 use apisix_operator::translate::TranslateConfig;
+use apisix_operator_chaos_tests::apply::{FIELD_MANAGER, apply_change};
 use apisix_operator_chaos_tests::netns::Netns;
 use apisix_operator_chaos_tests::proxy::DelayProxy;
 use apisix_operator_chaos_tests::workload::{Change, Workload, key_of};
 use apisix_operator_testenv::{
-    EtcdCluster, ManagedProcess, TestEnv, create_object, delete_object, eventually,
-    server_side_apply,
+    EtcdCluster, ManagedProcess, TestEnv, create_object, eventually, server_side_apply,
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -22,7 +22,6 @@ use serde_json::{Value, json};
 
 pub const CLUSTER: &str = "chaosreal";
 pub const GENEROUS: Duration = Duration::from_secs(90);
-const FIELD_MANAGER: &str = "chaos-workload";
 
 /// The workload's seed: `CHAOS_SEED`, else 1 (`make chaos` sets several).
 pub fn seed() -> u64 {
@@ -118,16 +117,9 @@ impl Run {
     }
 
     async fn apply(&self, change: &Change) {
-        for object in &change.apply {
-            server_side_apply(&self.client, object, FIELD_MANAGER)
-                .await
-                .unwrap_or_else(|e| panic!("applying {}: {e}", key_of(object)));
-        }
-        for object in &change.delete {
-            delete_object(&self.client, object)
-                .await
-                .unwrap_or_else(|e| panic!("deleting {}: {e}", key_of(object)));
-        }
+        apply_change(&self.client, change)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// `changes` route changes at once: the routes in parallel, each

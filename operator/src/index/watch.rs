@@ -222,6 +222,24 @@ impl KindVisitor for Spawner<'_> {
     }
 }
 
+/// How a failing watch retries: from 250 ms, doubling with jitter, to at
+/// most 5 s, back to 250 ms after a minute without errors. kube's default
+/// (800 ms to 30 s, client-go's) leaves a replica blind for up to 30 s
+/// after an API server restart; with three replicas' watches this is still
+/// gentle on a struggling API server (a few requests per second at most).
+fn retry_backoff() -> impl kube::runtime::utils::Backoff {
+    let exponential = backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    kube::runtime::utils::ResetTimerBackoff::new(
+        watcher::ExponentialBackoff::from(exponential),
+        std::time::Duration::from_secs(60),
+    )
+}
+
 /// One watch: kube's watcher (list, then watch; re-list after a gap), every
 /// event turned into a [`Change`] of `kind`.
 async fn watch_kind<K: SourceKind>(
@@ -231,7 +249,7 @@ async fn watch_kind<K: SourceKind>(
     scope: Option<String>,
     changes: mpsc::Sender<WatchMessage>,
 ) {
-    let mut stream = watcher(api, config).default_backoff().boxed();
+    let mut stream = watcher(api, config).backoff(retry_backoff()).boxed();
     while let Some(event) = stream.next().await {
         let message = match event {
             Ok(event) => match change_of::<K>(kind, &scope, event) {

@@ -290,6 +290,12 @@ impl SyncEngine {
                         return;
                     }
                     Err(err) => {
+                        // A failed write may be the first sign that etcd is
+                        // out of reach, which an idle watch learns only at
+                        // its next keepalive: probe the mirror's watch now,
+                        // so the elector hears of it (and hands over) within
+                        // the renew deadline.
+                        self.inputs.mirror_progress.notify_one();
                         let delay = backoff.next().unwrap_or(Duration::from_secs(10));
                         tracing::warn!(error = %err, ?delay, "sync failed; retrying");
                         dirty = true;
