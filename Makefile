@@ -78,7 +78,7 @@ ROUNDS ?= 20
 test-cluster: provision
 	bash testenv/provision-cluster.sh
 	[ -n "$$OPERATOR_BINARY" ] || $(CARGO) build --release --quiet -p apisix-operator
-	$(CARGO) build --quiet -p apisix-operator-testenv
+	$(CARGO) build --quiet -p apisix-operator-testenv -p apisix-operator-chaos-tests
 	bash testenv/cluster/cluster.sh down
 	bash testenv/cluster/cluster.sh up
 	bash testenv/cluster/test.sh $(ROUNDS); status=$$?; bash testenv/cluster/cluster.sh down; exit $$status

@@ -194,6 +194,12 @@ impl Workload {
         )
     }
 
+    /// A lane's host, of this namespace only (runs in other namespaces
+    /// may serve the same lanes with certificates of their own).
+    fn host(&self, lane: usize) -> String {
+        format!("r{lane}.{}.example", self.namespace)
+    }
+
     fn meta(&self, name: &str) -> Value {
         json!({"namespace": self.namespace, "name": name})
     }
@@ -228,7 +234,7 @@ impl Workload {
         json!({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
                "metadata": self.meta(&format!("route-{lane}")),
                "spec": {"ingressClassName": "apisix", "http": [{"name": "main",
-                        "match": {"hosts": [host(lane)],
+                        "match": {"hosts": [self.host(lane)],
                                   "paths": [format!("/r{lane}/round-{round}/*")]},
                         "backends": [{"serviceName": format!("svc-{lane}"), "servicePort": 80}]}]}})
     }
@@ -242,7 +248,7 @@ impl Workload {
 
     /// A new self-signed certificate for the lane's host at every round.
     fn secret(&self, lane: usize, round: u64) -> Value {
-        let issued = rcgen::generate_simple_self_signed(vec![host(lane)])
+        let issued = rcgen::generate_simple_self_signed(vec![self.host(lane)])
             .expect("rcgen signs a certificate for a valid DNS name");
         let secret = Secret {
             type_: Some("kubernetes.io/tls".into()),
@@ -268,7 +274,7 @@ impl Workload {
     fn tls(&self, lane: usize) -> Value {
         json!({"apiVersion": "apisix.apache.org/v2", "kind": "ApisixTls",
                "metadata": self.meta(&format!("tls-{lane}")),
-               "spec": {"ingressClassName": "apisix", "hosts": [host(lane)],
+               "spec": {"ingressClassName": "apisix", "hosts": [self.host(lane)],
                         "secret": {"name": format!("cert-{lane}"), "namespace": self.namespace}}})
     }
 
@@ -290,10 +296,6 @@ impl Change {
             delete: Vec::new(),
         }
     }
-}
-
-fn host(lane: usize) -> String {
-    format!("r{lane}.chaos.example")
 }
 
 /// A churn unit's object name of `kind` (its EndpointSlice is `<unit>-a`).

@@ -14,7 +14,12 @@
 #      ApisixRoute: never fewer than two replicas Ready, and at the end etcd
 #      holds exactly the translation of the final objects (no change lost);
 #   6. two evictions at once: the PodDisruptionBudget refuses the second;
-#   7. the helm release removed, the OLM bundle installed as OLM would
+#   7. the fault matrix on the pods (chaos-tests' chaos-cluster): the
+#      seeded chaos workload while the leader pod's process is SIGKILLed,
+#      SIGSTOPped past its Lease, and its network namespace cut from the API
+#      server and from the APISIX etcd; the history invariants and no
+#      restart but the one a SIGKILL causes (reports in $CHAOS_REPORT_DIR);
+#   8. the helm release removed, the OLM bundle installed as OLM would
 #      (`apisix-operator-testenv olm-objects`: its RBAC, its Deployment with
 #      a Subscription's config.env setting the etcd endpoints, OLM's webhook
 #      Service, certificate and configurations): Ready, etcd unchanged, and
@@ -33,6 +38,7 @@ kubectl="$cache/bin/kubectl-$KUBE_APISERVER_VERSION"
 helm="$cache/bin/helm-$HELM_VERSION"
 operator=${OPERATOR_BINARY:-$root/target/release/apisix-operator}
 testenv=$root/target/debug/apisix-operator-testenv
+chaos_cluster=$root/target/debug/chaos-cluster
 ETCD=http://10.96.0.20:2379
 NS=apisix-operator
 ROUNDS=${1:-20}
@@ -60,6 +66,7 @@ eventually() { # what seconds command...
 [ -f "$KUBECONFIG" ] || fail "no cluster at $CLUSTER_DIR (make cluster)"
 [ -x "$operator" ] || fail "no operator binary at $operator"
 [ -x "$testenv" ] || fail "no $testenv (cargo build -p apisix-operator-testenv)"
+[ -x "$chaos_cluster" ] || fail "no $chaos_cluster (cargo build -p apisix-operator-chaos-tests)"
 k get --raw /readyz >/dev/null || fail "the cluster's API server does not answer"
 
 # A previous run's bundle install would run a second operator beside the
@@ -192,6 +199,11 @@ grep -q "disruption budget" <<<"$out" || fail "the second eviction failed otherw
 eventually "three Ready replicas after the eviction" 120 sh -c "[ \"\$($kubectl -n $NS get deploy apisix-operator -o jsonpath='{.status.readyReplicas}')\" = 3 ]"
 set_round after-eviction
 eventually "a change after the eviction to reach etcd" 60 converged
+
+log "the fault matrix on the pods"
+"$chaos_cluster" --etcd "$ETCD" --namespace "$NS" --seed "${CHAOS_SEED:-1}" \
+  --report-dir "${CHAOS_REPORT_DIR:-$work/chaos}" || fail "chaos-cluster"
+eventually "three Ready replicas after the fault matrix" 120 sh -c "[ \"\$($kubectl -n $NS get deploy apisix-operator -o jsonpath='{.status.readyReplicas}')\" = 3 ]"
 
 log "the OLM bundle, installed as OLM would (the helm release removed first)"
 "$helm" uninstall apisix-operator --namespace "$NS" --wait >/dev/null || fail "helm uninstall"

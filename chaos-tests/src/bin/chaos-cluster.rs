@@ -24,8 +24,7 @@ use apisix_operator_chaos_tests::invariants::{self, Expected, Violation};
 use apisix_operator_chaos_tests::pod;
 use apisix_operator_chaos_tests::report::ScenarioReport;
 use apisix_operator_chaos_tests::verdict;
-use apisix_operator_chaos_tests::workload::Workload;
-use apisix_operator_testenv::create_object;
+use apisix_operator_chaos_tests::workload::{Change, Workload};
 use clap::Parser;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -151,9 +150,15 @@ impl Cluster {
         let namespace = format!("chaos-cluster-{name}");
         let mut workload = Workload::new(&namespace, self.args.seed);
         let recorder = Recorder::start_now(self.etcd.clone()).await?;
-        for object in workload.initial() {
-            create_object(&self.client, &object).await?;
-        }
+        let namespace_object = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": namespace}});
+        let initial = Change {
+            apply: std::iter::once(namespace_object)
+                .chain(workload.initial())
+                .collect(),
+            delete: Vec::new(),
+        };
+        self.apply(&initial).await?;
         self.converge().await?;
         let stable: BTreeSet<String> = self.desired().await?.into_keys().collect();
         self.steps(&mut workload, 10).await?;
@@ -230,10 +235,27 @@ impl Cluster {
     async fn steps(&self, workload: &mut Workload, count: usize) -> Result<()> {
         for _ in 0..count {
             let (_, change) = workload.next_change();
-            apply_change(&self.client, &change).await?;
+            self.apply(&change).await?;
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
         Ok(())
+    }
+
+    /// Applies `change`, retrying for a while: the API server calls the
+    /// admission webhook through its Service, which may pick the frozen or
+    /// killed replica until its endpoints catch up, as a user would see.
+    async fn apply(&self, change: &Change) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match apply_change(&self.client, change).await {
+                Ok(()) => return Ok(()),
+                Err(err) if Instant::now() < deadline => {
+                    eprintln!("[chaos-cluster] retrying: {err}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// The translation of every object the replicas serve, read from the
