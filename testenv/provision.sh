@@ -7,7 +7,9 @@
 #   - Python: jsonschema (for ../shared/apisix-schema/validate.py)
 #   - kube-apiserver, etcd, helm, kustomize and olm-bundle-validate, built from
 #     the pinned Go modules in testenv/tools/
-#     into $APISIX_OPERATOR_CACHE (default ~/.cache/apisix-operator/bin), keyed by version.
+#     into $APISIX_OPERATOR_CACHE (default ~/.cache/apisix-operator/bin), keyed by version
+#   - the Gateway API CRDs, from the pinned sigs.k8s.io/gateway-api module,
+#     into $APISIX_OPERATOR_CACHE/gateway-api-<version>/
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +53,7 @@ require_version go.etcd.io/etcd/server/v3 "$here/tools/etcd/go.mod" "$ETCD_VERSI
 require_version helm.sh/helm/v3 "$here/tools/helm/go.mod" "$HELM_VERSION"
 require_version sigs.k8s.io/kustomize/kustomize/v5 "$here/tools/kustomize/go.mod" "$KUSTOMIZE_VERSION"
 require_version github.com/operator-framework/api "$here/tools/olm-validate/go.mod" "$OPERATOR_FRAMEWORK_API_VERSION"
+require_version sigs.k8s.io/gateway-api "$here/tools/gateway-api/go.mod" "$GATEWAY_API_VERSION"
 
 build etcd "$ETCD_VERSION" "$here/tools/etcd" go.etcd.io/etcd/server/v3
 build kube-apiserver "$KUBE_APISERVER_VERSION" "$here/tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
@@ -67,5 +70,25 @@ done
 build helm "$HELM_VERSION" "$here/tools/helm" helm.sh/helm/v3/cmd/helm "$helm_ldflags"
 build kustomize "$KUSTOMIZE_VERSION" "$here/tools/kustomize" sigs.k8s.io/kustomize/kustomize/v5
 build olm-bundle-validate "$OPERATOR_FRAMEWORK_API_VERSION" "$here/tools/olm-validate" .
+
+# The Gateway API CRDs the test environment installs, from the pinned module
+# (verified against its go.sum), into $cache/gateway-api-<version>/.
+gateway_crds="$cache/gateway-api-$GATEWAY_API_VERSION"
+if [ ! -d "$gateway_crds" ]; then
+  log "Gateway API $GATEWAY_API_VERSION CRDs from its Go module"
+  module=$(
+    cd "$here/tools/gateway-api"
+    export GOWORK=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local
+    go mod download sigs.k8s.io/gateway-api && go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api
+  )
+  rm -rf "$gateway_crds.tmp" && mkdir -p "$gateway_crds.tmp"
+  for kind in gatewayclasses gateways httproutes grpcroutes tlsroutes referencegrants backendtlspolicies; do
+    cp "$module/config/crd/standard/gateway.networking.k8s.io_$kind.yaml" "$gateway_crds.tmp/"
+  done
+  for kind in tcproutes udproutes; do
+    cp "$module/config/crd/experimental/gateway.networking.k8s.io_$kind.yaml" "$gateway_crds.tmp/"
+  done
+  chmod -R u+w "$gateway_crds.tmp" && mv "$gateway_crds.tmp" "$gateway_crds"
+fi
 
 log "ready: $bin"

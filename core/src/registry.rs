@@ -16,6 +16,7 @@ use crate::translate::apisix_route::ApisixRouteKind;
 use crate::translate::apisix_tls::ApisixTlsKind;
 use crate::translate::apisix_upstream::ApisixUpstreamKind;
 use crate::translate::consumer::ApisixConsumerKind;
+use crate::translate::gateway::{GatewayClassKind, GatewayKind, HttpRouteKind, ReferenceGrantKind};
 use crate::translate::ingress::IngressKind;
 use crate::translate::plugin_sets::{
     ApisixClusterConfigKind, ApisixGlobalRuleKind, ApisixPluginConfigKind,
@@ -49,6 +50,7 @@ registry! {
         EndpointSliceKind,
         SecretKind,
         PodKind,
+        ReferenceGrantKind,
     ],
     units: [
         IngressKind,
@@ -59,6 +61,9 @@ registry! {
         ApisixPluginConfigKind,
         ApisixGlobalRuleKind,
         ApisixClusterConfigKind,
+        GatewayClassKind,
+        GatewayKind,
+        HttpRouteKind,
     ],
 }
 

@@ -6,12 +6,17 @@
 #       provides), run as 65532 like the Dockerfile's nonroot user;
 #   apisix-operator.local/etcd:<version>      the etcd of the test
 #       environment (static), the APISIX store.
+# Usage: images.sh [--build-only] [operator binary]; --build-only writes the
+# image archives ($CLUSTER_DIR/images/*.tar) without importing them (kind.sh
+# loads them into kind's nodes instead).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=../common.sh
 . "$here/../common.sh"
+import=yes
+if [ "${1:-}" = --build-only ]; then import=no; shift; fi
 operator=${1:-$root/target/release/apisix-operator}
 out="$CLUSTER_DIR/images"
 mkdir -p "$out"
@@ -31,6 +36,7 @@ python3 "$here/oci-image.py" --name "apisix-operator.local/etcd:$ETCD_VERSION" \
   --output "$out/etcd.tar" --file "$cache/bin/etcd-$ETCD_VERSION:/usr/local/bin/etcd" \
   --entrypoint /usr/local/bin/etcd
 
+[ "$import" = yes ] || exit 0
 for image in apisix-operator etcd; do
   ctr --address "$CLUSTER_DIR/containerd/containerd.sock" -n k8s.io images import "$out/$image.tar" >/dev/null
   echo "[images] imported $image" >&2

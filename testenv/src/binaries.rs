@@ -15,6 +15,8 @@ pub struct Versions {
     pub helm: String,
     pub kustomize: String,
     pub operator_framework_api: String,
+    /// The Gateway API CRDs (`gateway_api::crds`).
+    pub gateway_api: String,
 }
 
 impl Versions {
@@ -37,6 +39,7 @@ impl Versions {
             helm: value("HELM_VERSION")?,
             kustomize: value("KUSTOMIZE_VERSION")?,
             operator_framework_api: value("OPERATOR_FRAMEWORK_API_VERSION")?,
+            gateway_api: value("GATEWAY_API_VERSION")?,
         })
     }
 }

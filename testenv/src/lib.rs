@@ -17,6 +17,7 @@ mod binaries;
 mod error;
 mod etcd;
 mod etcd_cluster;
+pub mod gateway_api;
 pub mod http;
 pub mod install;
 mod kubeconfig;

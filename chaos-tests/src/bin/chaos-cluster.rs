@@ -1,6 +1,8 @@
 //! `chaos-cluster`: the fault matrix on the one-node kubelet cluster of
-//! `testenv/cluster/` (kind cannot run on this machine), against the
-//! chart's three replicas running as pods. Per scenario: the seeded
+//! `testenv/cluster/` or on a kind cluster (`chaos-tests/cluster/kind.sh`),
+//! against the chart's three replicas running as pods. It runs on the host
+//! that runs the pods' processes (root: it reads their environment and
+//! enters their network namespaces). Per scenario: the seeded
 //! workload in a namespace of its own, the APISIX etcd's history recorded
 //! from the scenario's start, one fault on the leader pod, and the history
 //! invariants checked against the translation of the live cluster (every
@@ -36,6 +38,11 @@ struct Args {
     /// The APISIX etcd, as this host reaches it.
     #[arg(long, default_value = "http://10.96.0.20:2379")]
     etcd: String,
+    /// The APISIX etcd as the pods reach it (the address the etcd scenario
+    /// cuts), when the host reaches it by another (a port-forward under
+    /// kind); default: `--etcd`.
+    #[arg(long)]
+    etcd_in_cluster: Option<String>,
     /// The replicas' namespace, and their pods' label selector.
     #[arg(long, default_value = "apisix-operator")]
     namespace: String,
@@ -114,7 +121,7 @@ async fn main() -> Result<()> {
         .spec
         .and_then(|s| s.cluster_ip)
         .context("the kubernetes Service has no cluster IP")?;
-    let etcd_address = host_port(&args.etcd)?;
+    let etcd_address = host_port(args.etcd_in_cluster.as_deref().unwrap_or(&args.etcd))?;
     let cluster = Cluster {
         client,
         etcd,

@@ -6,6 +6,7 @@
 
 mod common;
 mod consumer;
+pub mod gateway;
 mod global;
 mod route;
 mod tls;

@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::registry;
 use crate::translate::class;
+use crate::translate::gateway::GatewayKind;
 
 /// What happened to one unit in a flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,13 @@ struct UnitBook {
     /// What the latest translation left out without failing (labels APISIX
     /// would refuse).
     warnings: BTreeMap<UnitKey, Vec<String>>,
+    /// Status bodies computed by translation (the Gateway API kinds).
+    reports: BTreeMap<UnitKey, serde_json::Value>,
+    /// Routes by the Gateway listeners they attached to.
+    attachments: super::attachments::Attachments,
+    /// Gateways whose attached routes changed since their status entry was
+    /// last refreshed.
+    gateways_touched: BTreeSet<ObjectKey>,
     dirty: BTreeSet<UnitKey>,
 }
 
@@ -127,6 +135,15 @@ impl ClusterIndex {
     /// What each unit's latest translation left out without failing.
     pub fn warnings(&self) -> &BTreeMap<UnitKey, Vec<String>> {
         &self.units.warnings
+    }
+
+    pub(super) fn units_attachments(&self) -> &super::attachments::Attachments {
+        &self.units.attachments
+    }
+
+    /// The status bodies of the units whose translation computes one.
+    pub fn reports(&self) -> &BTreeMap<UnitKey, serde_json::Value> {
+        &self.units.reports
     }
 
     /// The units that read `dep` and whose latest translation succeeded.
@@ -337,6 +354,9 @@ impl ClusterIndex {
                 let before = self.decorated(&unit);
                 let outcome = self.retranslate(unit.clone());
                 self.refresh_status(&unit);
+                for gateway in std::mem::take(&mut self.units.gateways_touched) {
+                    self.refresh_status(&UnitKey::of(GatewayKind::KIND, &gateway));
+                }
                 // The units with conditions it reads (before or now), whose
                 // Programmed may depend on it (an ApisixUpstream is
                 // Programmed once the routes using it are).
@@ -417,6 +437,9 @@ impl ClusterIndex {
         self.units.deps.remove(&unit);
         self.units.errors.remove(&unit);
         self.units.warnings.remove(&unit);
+        self.units.reports.remove(&unit);
+        let touched = self.units.attachments.set(&unit, Vec::new());
+        self.units.gateways_touched.extend(touched);
         UnitOutcome::Removed { unit }
     }
 
@@ -437,6 +460,12 @@ impl ClusterIndex {
         match result.and_then(|objects| self.refuse_collisions(&unit, objects)) {
             Ok(objects) => {
                 let count = objects.objects.len();
+                match objects.status {
+                    Some(status) => self.units.reports.insert(unit.clone(), status),
+                    None => self.units.reports.remove(&unit),
+                };
+                let touched = self.units.attachments.set(&unit, objects.attached_to);
+                self.units.gateways_touched.extend(touched);
                 if objects.warnings.is_empty() {
                     self.units.warnings.remove(&unit);
                 } else {

@@ -3,6 +3,7 @@
 //! feeder that applies watch events and re-lists, and [`ClusterIndex`]
 //! itself.
 
+mod attachments;
 mod cluster;
 mod deps;
 mod feed;

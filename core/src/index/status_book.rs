@@ -8,11 +8,13 @@ use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
 
 use super::ClusterIndex;
 use crate::model::{
-    CrStatusInput, Dependency, ObjectKey, StatusStyle, StatusTarget, StatusView, TranslateError,
-    UnitFailure, UnitKey,
+    CrStatusInput, Dependency, ObjectKey, ReportStatusInput, SourceKind, StatusStyle, StatusTarget,
+    StatusView, TranslateError, UnitFailure, UnitKey,
 };
 use crate::registry;
+use crate::status::gateway as gateway_status;
 use crate::translate::class;
+use crate::translate::gateway::{GatewayKind, HttpRouteKind};
 use crate::translate::ingress::IngressKind;
 
 impl ClusterIndex {
@@ -46,6 +48,49 @@ impl ClusterIndex {
             error: self.errors().get(unit).map(|e| e.to_string()),
             units: ops.programmed_with(unit, &dependents_of),
         })
+    }
+
+    /// The report entry of `unit`: present when its kind's translation
+    /// computes its status body, it is served and has one. A route's body
+    /// keeps other controllers' parents; a Gateway's counts its routes.
+    pub(crate) fn report_entry(&self, unit: &UnitKey) -> Option<ReportStatusInput> {
+        let ops = registry::kind(unit.kind())?.unit()?;
+        if ops.status_style() != StatusStyle::GatewayApi || !self.serves(unit) {
+            return None;
+        }
+        let body = self.reports().get(unit)?;
+        let key = unit.object_key();
+        let target = ops.status_target(self.snapshot(), &key)?;
+        let current = ops.current_status_value(self.snapshot(), &key);
+        let wanted = match unit.kind() {
+            GatewayKind::KIND => self.with_attached_routes(body, &key),
+            HttpRouteKind::KIND => gateway_status::with_foreign_parents(
+                body,
+                current.as_ref(),
+                &self.config().controller_name,
+            ),
+            _ => body.clone(),
+        };
+        Some(ReportStatusInput {
+            object: target.object,
+            api_resource: target.api_resource,
+            wanted,
+            current,
+            units: vec![unit.clone()],
+        })
+    }
+
+    fn with_attached_routes(
+        &self,
+        body: &serde_json::Value,
+        gateway: &ObjectKey,
+    ) -> serde_json::Value {
+        let mut body = body.clone();
+        for listener in body["listeners"].as_array_mut().into_iter().flatten() {
+            let name = listener["name"].as_str().unwrap_or_default().to_string();
+            listener["attachedRoutes"] = self.units_attachments().count(gateway, &name).into();
+        }
+        body
     }
 
     /// The failure entry of `unit` (or of an input object that does not
@@ -112,9 +157,11 @@ impl ClusterIndex {
     /// changed.
     pub(crate) fn refresh_status(&mut self, unit: &UnitKey) -> bool {
         let conditions = self.conditions_entry(unit);
+        let report = self.report_entry(unit);
         let failure = self.failure_entry(unit);
         let warnings = self.warnings_entry(unit);
         let mut changed = put(&mut self.status.crs, unit, conditions);
+        changed |= put(&mut self.status.reports, unit, report);
         changed |= put(&mut self.status.failures, unit, failure);
         changed |= put(&mut self.status.warnings, unit, warnings);
         if unit.kind() == crate::translate::ingress::KIND {

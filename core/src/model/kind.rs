@@ -46,6 +46,9 @@ pub enum StatusStyle {
     EventsOnly,
     /// Warning Events and `Accepted`/`Programmed` conditions (the APISIX CRDs).
     Conditions,
+    /// Warning Events and the status body the translation computes, written
+    /// once the unit's objects are in etcd (the Gateway API kinds).
+    GatewayApi,
 }
 
 /// A watched kind.
@@ -90,6 +93,12 @@ pub trait UnitKind: SourceKind {
 
     /// The status last read from the API server (kinds with conditions).
     fn current_status(_object: &Self::Object) -> Option<&ApisixStatus> {
+        None
+    }
+
+    /// The status last read, as JSON (kinds whose translation computes
+    /// their status body).
+    fn current_status_value(_object: &Self::Object) -> Option<serde_json::Value> {
         None
     }
 
@@ -150,6 +159,12 @@ pub trait UnitOps: Send + Sync {
     /// [`UnitOps::ingress_class_name`] of a candidate object.
     fn candidate_class_name(&self, object: &AnyObject) -> Option<String>;
     fn status_target(&self, snapshot: &Snapshot, key: &ObjectKey) -> Option<StatusTarget>;
+    /// [`UnitKind::current_status_value`] of the stored object.
+    fn current_status_value(
+        &self,
+        snapshot: &Snapshot,
+        key: &ObjectKey,
+    ) -> Option<serde_json::Value>;
     fn programmed_with(
         &self,
         unit: &UnitKey,
@@ -275,6 +290,14 @@ impl<K: UnitKind> UnitOps for Unit<K> {
             generation: object.meta().generation,
             current: K::current_status(object).cloned(),
         })
+    }
+
+    fn current_status_value(
+        &self,
+        snapshot: &Snapshot,
+        key: &ObjectKey,
+    ) -> Option<serde_json::Value> {
+        K::current_status_value(snapshot.get::<K>(key)?)
     }
 
     fn programmed_with(

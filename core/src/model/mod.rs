@@ -23,5 +23,7 @@ pub use kind::{
     WatchWhen,
 };
 pub use snapshot::{Objects, Snapshot, Store, Touched};
-pub use status_view::{CrStatusInput, StatusView, UnitFailure};
-pub use translation::{TranslateConfig, TranslateError, TranslateInput, Translation, UnitObjects};
+pub use status_view::{CrStatusInput, ReportStatusInput, StatusView, UnitFailure};
+pub use translation::{
+    ListenerRef, TranslateConfig, TranslateError, TranslateInput, Translation, UnitObjects,
+};

@@ -30,10 +30,27 @@ pub struct CrStatusInput {
     pub units: Vec<UnitKey>,
 }
 
+/// What the status of one Gateway API object is written from: the body
+/// its translation computed (completed with other controllers' route
+/// parents and the Gateway's attached routes), once its units' objects are
+/// in etcd.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportStatusInput {
+    pub object: ObjectReference,
+    pub api_resource: kube_core::discovery::ApiResource,
+    pub wanted: serde_json::Value,
+    /// The object's status as last read.
+    pub current: Option<serde_json::Value>,
+    pub units: Vec<UnitKey>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusView {
     /// Every served unit whose kind reports conditions (the APISIX CRs).
     pub crs: OrdMap<UnitKey, CrStatusInput>,
+    /// Every served unit whose translation computes its status body (the
+    /// Gateway API kinds).
+    pub reports: OrdMap<UnitKey, ReportStatusInput>,
     /// Failed units, and objects that do not decode.
     pub failures: OrdMap<UnitKey, UnitFailure>,
     /// Units whose translation left something out (a label APISIX would

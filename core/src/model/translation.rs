@@ -32,6 +32,8 @@ pub struct TranslateConfig {
     /// Copy Ingresses' labels into the APISIX objects made from them, as the
     /// CRs' always are (`--copy-ingress-labels`).
     pub copy_ingress_labels: bool,
+    /// The Gateway listener ports the data plane serves, per protocol.
+    pub gateway_ports: crate::translate::gateway::ServedPorts,
 }
 
 impl TranslateConfig {
@@ -50,6 +52,7 @@ impl TranslateConfig {
             keyring: None,
             schemas: None,
             copy_ingress_labels: false,
+            gateway_ports: Default::default(),
         }
     }
 }
@@ -71,6 +74,20 @@ pub struct UnitObjects {
     /// What was left out, not failing the unit (a label APISIX would
     /// refuse): reported as Warning Events.
     pub warnings: Vec<String>,
+    /// The unit's status body, for kinds that compute it in translation
+    /// (the Gateway API's): conditions without `lastTransitionTime`, which
+    /// the status writer stamps.
+    pub status: Option<Value>,
+    /// The Gateway listeners it attached to (a route's), which count it in
+    /// their `attachedRoutes`.
+    pub attached_to: Vec<ListenerRef>,
+}
+
+/// One listener of one Gateway.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListenerRef {
+    pub gateway: super::ObjectKey,
+    pub listener: String,
 }
 
 impl UnitObjects {

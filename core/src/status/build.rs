@@ -23,6 +23,9 @@ impl ClusterIndex {
             if let Some(entry) = self.conditions_entry(&unit) {
                 view.crs.insert(unit.clone(), entry);
             }
+            if let Some(entry) = self.report_entry(&unit) {
+                view.reports.insert(unit.clone(), entry);
+            }
             if let Some(failure) = self.failure_entry(&unit) {
                 view.failures.insert(unit.clone(), failure);
             }

@@ -6,9 +6,10 @@ mod build;
 
 pub use build::publish_service_lb;
 mod conditions;
+pub mod gateway;
 mod ingress_lb;
 
-pub use crate::model::{CrStatusInput, StatusView, UnitFailure};
+pub use crate::model::{CrStatusInput, ReportStatusInput, StatusView, UnitFailure};
 pub use conditions::{
     ACCEPTED, PROGRAMMED, ProgrammedState, desired_conditions, needs_update, programmed_state,
     programmed_units,

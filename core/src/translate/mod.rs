@@ -9,6 +9,7 @@ pub mod apisix_upstream;
 pub mod backend;
 pub mod class;
 pub mod consumer;
+pub mod gateway;
 pub mod ingress;
 pub mod plugin_sets;
 pub mod plugins;

@@ -190,6 +190,7 @@ fn generated_ingresses_translate_deterministically_into_valid_apisix_objects() {
                 keyring: None,
                 schemas: None,
                 copy_ingress_labels: false,
+                gateway_ports: Default::default(),
             };
             let (snapshot, objects) = build(&services, &ingresses);
             for object in &objects {

@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::apisix::{Keyring, Ownership};
 use crate::translate::TranslateConfig;
+use crate::translate::gateway::ServedPorts;
 
 #[derive(Debug, Parser)]
 #[command(name = "apisix-operator", version = crate::VERSION, about)]
@@ -79,6 +80,22 @@ pub struct TranslationArgs {
     /// Copy Ingresses' labels into the APISIX routes and ssls made from them (the APISIX CRs' labels are always copied).
     #[arg(long, env = "APISIX_OPERATOR_COPY_INGRESS_LABELS")]
     pub copy_ingress_labels: bool,
+    /// Gateway listener ports the APISIX data plane serves HTTP on (its Service's ports and APISIX's own); an HTTP listener on another port is not accepted (PortUnavailable).
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_GATEWAY_HTTP_PORTS",
+        value_delimiter = ',',
+        default_value = "80,9080"
+    )]
+    pub gateway_http_ports: Vec<i32>,
+    /// Gateway listener ports the APISIX data plane serves HTTPS on; an HTTPS listener on another port is not accepted (PortUnavailable).
+    #[arg(
+        long,
+        env = "APISIX_OPERATOR_GATEWAY_HTTPS_PORTS",
+        value_delimiter = ',',
+        default_value = "443,9443"
+    )]
+    pub gateway_https_ports: Vec<i32>,
 }
 
 impl TranslationArgs {
@@ -121,6 +138,10 @@ impl TranslationArgs {
             ingress_class: self.ingress_class.clone(),
             schemas: self.load_schemas()?.map(std::sync::Arc::new),
             copy_ingress_labels: self.copy_ingress_labels,
+            gateway_ports: ServedPorts {
+                http: self.gateway_http_ports.clone(),
+                https: self.gateway_https_ports.clone(),
+            },
             keyring: match self.data_encryption_keyring.as_slice() {
                 [] => None,
                 keys => Some(

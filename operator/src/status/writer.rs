@@ -1,5 +1,6 @@
 //! The leader-only status writer: Warning Events for failed units, CR
-//! conditions and the Ingress load-balancer status.
+//! conditions, the Gateway API statuses and the Ingress load-balancer
+//! status.
 //!
 //! It follows the status view, the desired state and the etcd mirror, and
 //! each time one moves it looks only at the units whose inputs changed (a
@@ -23,8 +24,8 @@ use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 
 use super::{
-    CrStatusInput, LoadBalancerSource, StatusView, desired_conditions, desired_lb, needs_update,
-    programmed_units,
+    CrStatusInput, LoadBalancerSource, ProgrammedState, ReportStatusInput, StatusView,
+    desired_conditions, desired_lb, gateway as gateway_status, needs_update, programmed_units,
 };
 use crate::api::ApisixStatus;
 use crate::apisix::EtcdKey;
@@ -71,7 +72,7 @@ struct Term {
     view: Arc<StatusView>,
     desired: Arc<DesiredState>,
     mirror_cursor: JournalCursor,
-    /// Units whose conditions must be looked at again.
+    /// Units whose conditions (or Gateway API status) must be looked at again.
     conditions: BTreeSet<UnitKey>,
     failures: BTreeSet<UnitKey>,
     warnings: BTreeSet<UnitKey>,
@@ -81,6 +82,8 @@ struct Term {
     later: BTreeMap<Instant, Vec<UnitKey>>,
     /// Conditions written in this term (the watch echoes them later).
     written: BTreeMap<UnitKey, ApisixStatus>,
+    /// Gateway API statuses written in this term.
+    written_reports: BTreeMap<UnitKey, serde_json::Value>,
     /// Failures reported in this term, by unit → message.
     reported: BTreeMap<UnitKey, String>,
     /// Warnings reported in this term, by unit → message.
@@ -109,6 +112,7 @@ impl Term {
             ingresses: BTreeSet::new(),
             later: BTreeMap::new(),
             written: BTreeMap::new(),
+            written_reports: BTreeMap::new(),
             reported: BTreeMap::new(),
             warned: BTreeMap::new(),
             members: BTreeMap::new(),
@@ -133,6 +137,9 @@ impl Term {
             };
             self.track_members(unit, before, after);
             self.conditions.insert(unit.clone());
+        }
+        for item in old.reports.diff(&view.reports) {
+            self.conditions.insert(diff_key(item).clone());
         }
         for item in old.failures.diff(&view.failures) {
             self.failures.insert(diff_key(item).clone());
@@ -195,7 +202,10 @@ impl Term {
                     .flat_map(|key| desired.owners_of(&key).cloned().collect::<Vec<_>>()),
             ),
             // The journal cannot tell: look at every unit.
-            None => units.extend(self.view.crs.keys().cloned()),
+            None => {
+                units.extend(self.view.crs.keys().cloned());
+                units.extend(self.view.reports.keys().cloned());
+            }
         }
         for unit in units {
             self.mark(unit);
@@ -285,6 +295,11 @@ enum Write {
         input: Box<CrStatusInput>,
         wanted: ApisixStatus,
     },
+    Report {
+        unit: UnitKey,
+        input: Box<ReportStatusInput>,
+        body: serde_json::Value,
+    },
     LoadBalancer {
         key: ObjectKey,
         want: Vec<IngressLoadBalancerIngress>,
@@ -368,7 +383,10 @@ impl StatusWriter {
         let now = jiff::Timestamp::now().to_string();
         let mut writes: Vec<Write> = take_batch(&mut term.conditions, ROUND)
             .into_iter()
-            .filter_map(|unit| conditions_write(term, &self.mirror, unit, &now))
+            .filter_map(|unit| match term.view.reports.contains_key(&unit) {
+                true => report_write(term, &self.mirror, unit, &now),
+                false => conditions_write(term, &self.mirror, unit, &now),
+            })
             .collect();
         if let Some(source) = &self.lb_source
             && let Some(want) = desired_lb(source, term.view.publish_service_lb.as_ref())
@@ -404,8 +422,11 @@ impl StatusWriter {
                 (Write::Conditions { unit, wanted, .. }, true) => {
                     term.written.insert(unit, wanted);
                 }
-                (Write::Conditions { unit, .. }, false) => {
+                (Write::Conditions { unit, .. }, false) | (Write::Report { unit, .. }, false) => {
                     term.look_again(unit, RETRY_AFTER);
+                }
+                (Write::Report { unit, body, .. }, true) => {
+                    term.written_reports.insert(unit, body);
                 }
                 (Write::LoadBalancer { key, .. }, true) => {
                     tracing::info!(ingress = %key, "updated the load-balancer status");
@@ -482,18 +503,17 @@ impl StatusWriter {
                 input,
                 wanted,
             } => {
-                let name = input.object.name.clone().unwrap_or_default();
-                let api: Api<DynamicObject> = match &input.object.namespace {
-                    Some(ns) => Api::namespaced_with(self.client.clone(), ns, &input.api_resource),
-                    None => Api::all_with(self.client.clone(), &input.api_resource),
-                };
-                let body = json!({
-                    "apiVersion": input.api_resource.api_version,
-                    "kind": input.api_resource.kind,
-                    "metadata": {"name": name},
-                    "status": wanted,
-                });
-                (unit.to_string(), apply_status(&api, &name, &body).await)
+                let status = json!(wanted);
+                let result = self
+                    .apply_dynamic(&input.object, &input.api_resource, &status)
+                    .await;
+                (unit.to_string(), result)
+            }
+            Write::Report { unit, input, body } => {
+                let result = self
+                    .apply_dynamic(&input.object, &input.api_resource, body)
+                    .await;
+                (unit.to_string(), result)
             }
             Write::LoadBalancer { key, want } => {
                 let api: Api<Ingress> = Api::namespaced(self.client.clone(), &key.namespace);
@@ -513,6 +533,29 @@ impl StatusWriter {
             tracing::warn!(object = %what, %error, "could not update the status");
         }
         result.is_ok()
+    }
+}
+
+impl StatusWriter {
+    /// Applies `status` to the object `object` of `api_resource`.
+    async fn apply_dynamic(
+        &self,
+        object: &k8s_openapi::api::core::v1::ObjectReference,
+        api_resource: &kube::core::ApiResource,
+        status: &serde_json::Value,
+    ) -> Result<(), String> {
+        let name = object.name.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = match &object.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, api_resource),
+            None => Api::all_with(self.client.clone(), api_resource),
+        };
+        let body = json!({
+            "apiVersion": api_resource.api_version,
+            "kind": api_resource.kind,
+            "metadata": {"name": name},
+            "status": status,
+        });
+        apply_status(&api, &name, &body).await
     }
 }
 
@@ -600,6 +643,39 @@ fn conditions_write(
         unit,
         input: Box::new(input),
         wanted,
+    })
+}
+
+/// The Gateway API status write `unit` needs, if any: none until its
+/// objects are in etcd, and none when the object (or our latest write, not
+/// yet echoed by the watch) already says it.
+fn report_write(term: &mut Term, mirror: &SharedMirror, unit: UnitKey, now: &str) -> Option<Write> {
+    let input = term.view.reports.get(&unit).cloned()?;
+    let programmed = {
+        let mirror = read_mirror(mirror);
+        programmed_units(&term.desired, &mirror, &input.units)
+    };
+    if programmed == ProgrammedState::Pending {
+        // Looked at again when the mirror sees its objects.
+        return None;
+    }
+    let body = gateway_status::stamp(&input.wanted, input.current.as_ref(), now);
+    if gateway_status::holds(input.current.as_ref(), &body) {
+        term.written_reports.remove(&unit);
+        return None;
+    }
+    if term.written_reports.get(&unit).is_some_and(|last| {
+        gateway_status::holds(
+            Some(last),
+            &gateway_status::stamp(&input.wanted, Some(last), now),
+        )
+    }) {
+        return None;
+    }
+    Some(Write::Report {
+        unit,
+        input: Box::new(input),
+        body,
     })
 }
 
