@@ -100,6 +100,41 @@ pub fn ca_certificate(snapshot: &Snapshot, key: &ObjectKey) -> Result<String, Tr
     Ok(ca)
 }
 
+/// The DNS names of a PEM certificate (its first): the subject alternative
+/// names, else the subject's common name; only those APISIX accepts as an
+/// SNI (`*.example.com` or a plain name; not a bare `*`).
+pub fn certificate_names(cert_pem: &str) -> Result<Vec<String>, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| format!("the certificate is not PEM: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("the certificate does not parse: {e}"))?;
+    let mut names: Vec<String> = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok().map(str::to_string)),
+        );
+    }
+    let sni = regex::Regex::new(r"^\*?[0-9a-zA-Z-._]+$").expect("a valid pattern");
+    names.retain(|name| sni.is_match(name) && name != "*");
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 /// The ssl object value (without id).
 pub fn ssl_value(cert: String, key: String, snis: &[String], labels: Value) -> Value {
     json!({"cert": cert, "key": key, "snis": snis, "labels": labels})

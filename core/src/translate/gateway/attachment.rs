@@ -118,23 +118,10 @@ fn attach_one(
         );
         return parent;
     }
-    let usable: Vec<&ListenerState> = named
-        .into_iter()
-        .filter(|l| l.accepted.ok && l.conflicted.is_none())
-        .collect();
-    if usable.is_empty() {
-        parent.accepted = Verdict::no(
-            "NoMatchingParent",
-            format!(
-                "no listener of Gateway {}{} is accepted",
-                parent.gateway,
-                narrowing(parent_ref)
-            ),
-        );
-        return parent;
-    }
+    // Kinds and namespaces first: a listener this route may never attach
+    // to says NotAllowedByListeners even when it is not accepted itself.
     let gateway_namespace = gateway.metadata.namespace.as_deref().unwrap_or("default");
-    let allowed: Vec<&ListenerState> = usable
+    let allowed: Vec<&ListenerState> = named
         .into_iter()
         .filter(|l| {
             l.admits(
@@ -150,13 +137,31 @@ fn attach_one(
         parent.accepted = Verdict::no(
             "NotAllowedByListeners",
             format!(
-                "no listener of Gateway {} admits {} from namespace {}",
-                parent.gateway, route.kind, route.namespace
+                "no listener of Gateway {}{} admits {} from namespace {}",
+                parent.gateway,
+                narrowing(parent_ref),
+                route.kind,
+                route.namespace
             ),
         );
         return parent;
     }
-    for listener in allowed {
+    let usable: Vec<&ListenerState> = allowed
+        .into_iter()
+        .filter(|l| l.accepted.ok && l.conflicted.is_none())
+        .collect();
+    if usable.is_empty() {
+        parent.accepted = Verdict::no(
+            "NoMatchingParent",
+            format!(
+                "no listener of Gateway {}{} is accepted",
+                parent.gateway,
+                narrowing(parent_ref)
+            ),
+        );
+        return parent;
+    }
+    for listener in usable {
         let served = hostnames::intersect(listener.hostname.as_deref(), route.hostnames);
         if served.is_empty() {
             continue;

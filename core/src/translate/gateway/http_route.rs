@@ -129,6 +129,9 @@ struct Translator<'a, 'd> {
     namespace: &'a str,
     name: &'a str,
     served: Served,
+    /// Whether any parent accepts the route: without one, its backends are
+    /// still resolved (for its status) but no route object is made.
+    serving: bool,
     /// `Some` when the route is served over one scheme only.
     scheme: Option<&'static str>,
     listener_ports: BTreeSet<i32>,
@@ -174,6 +177,7 @@ impl<'a, 'd> Translator<'a, 'd> {
             namespace: route.metadata.namespace.as_deref().unwrap_or("default"),
             name: route.metadata.name.as_deref().unwrap_or_default(),
             served,
+            serving: !accepted.is_empty(),
             scheme,
             listener_ports: accepted
                 .iter()
@@ -343,6 +347,9 @@ impl<'a, 'd> Translator<'a, 'd> {
         filtered: FilterPlugins,
         rule: &RouteRule,
     ) -> Result<(), TranslateError> {
+        if !self.serving {
+            return Ok(());
+        }
         let identity = format!(
             "{KIND}/{}/{}/{rule_index}/{match_index}",
             self.namespace, self.name

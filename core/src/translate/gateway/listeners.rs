@@ -51,8 +51,10 @@ pub struct ListenerState {
     /// `Some` when it conflicts with another listener of the Gateway.
     pub conflicted: Option<Verdict>,
     pub supported_kinds: Vec<RouteGroupKind>,
-    /// The Secrets of its certificates (HTTPS), resolved and permitted.
-    pub certificates: Vec<ObjectKey>,
+    /// The Secrets of its certificates (HTTPS), resolved and permitted,
+    /// each with the SNIs it serves: the listener's hostname, or without
+    /// one the certificate's own DNS names.
+    pub certificates: Vec<(ObjectKey, Vec<String>)>,
     allowed_from: AllowedFrom,
 }
 
@@ -139,10 +141,6 @@ fn evaluate_one(
 ) -> ListenerState {
     let ports = &config.gateway_ports;
     let accepted = match listener.protocol.as_str() {
-        "HTTPS" if listener.hostname.as_deref().is_none_or(str::is_empty) => Verdict::no(
-            "UnsupportedValue",
-            "APISIX picks a certificate by SNI: an HTTPS listener needs a hostname here",
-        ),
         "HTTP" if ports.http.contains(&listener.port) => Verdict::yes("Accepted"),
         "HTTPS" if ports.https.contains(&listener.port) => Verdict::yes("Accepted"),
         "HTTP" | "HTTPS" => Verdict::no(
@@ -267,7 +265,7 @@ fn certificates(
     deps: &mut UnitDeps,
     namespace: &str,
     listener: &Listener,
-) -> (Vec<ObjectKey>, Verdict) {
+) -> (Vec<(ObjectKey, Vec<String>)>, Verdict) {
     let refs = listener
         .tls
         .as_ref()
@@ -335,15 +333,32 @@ fn certificates(
             );
         }
         deps.insert(Dependency::object(SecretKind::KIND, key.clone()));
-        if let Err(error) = tls::key_pair(snapshot, &key) {
-            return (
-                keys,
-                Verdict::no("InvalidCertificateRef", error.to_string()),
-            );
+        match certificate_snis(snapshot, &key, listener) {
+            Ok(snis) => keys.push((key, snis)),
+            Err(why) => return (keys, Verdict::no("InvalidCertificateRef", why)),
         }
-        keys.push(key);
     }
     (keys, Verdict::yes("ResolvedRefs"))
+}
+
+/// The SNIs a listener serves with certificate `key`: its hostname, or
+/// without one the certificate's own DNS names.
+fn certificate_snis(
+    snapshot: &Snapshot,
+    key: &ObjectKey,
+    listener: &Listener,
+) -> Result<Vec<String>, String> {
+    let (cert, _) = tls::key_pair(snapshot, key).map_err(|e| e.to_string())?;
+    if let Some(hostname) = listener.hostname.as_deref().filter(|h| !h.is_empty()) {
+        return Ok(vec![hostname.to_string()]);
+    }
+    let names = tls::certificate_names(&cert).map_err(|e| format!("certificate {key}: {e}"))?;
+    if names.is_empty() {
+        return Err(format!(
+            "certificate {key} names no host APISIX can select it by (SNI), and the listener has no hostname"
+        ));
+    }
+    Ok(names)
 }
 
 /// Listeners on one port must agree on the protocol family (HTTP and HTTPS

@@ -87,7 +87,13 @@ pub enum Outcome {
 
 /// The route APISIX picks for `request` among `routes` (route values).
 pub fn pick<'a>(routes: &'a [Value], request: &Request) -> Option<&'a Value> {
-    let host = request.host.to_ascii_lowercase();
+    // APISIX matches the host without its port.
+    let host = request
+        .host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let hosts_of = |route: &Value| -> Vec<String> {
         route["hosts"]
             .as_array()

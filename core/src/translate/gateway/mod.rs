@@ -8,7 +8,7 @@
 //!
 //! - GatewayClass: no APISIX objects; `Accepted`.
 //! - Gateway: one ssl per certificate of each programmed HTTPS listener
-//!   (its hostname is the SNI); `Accepted`, `Programmed` and per listener
+//!   (its SNIs: the listener's hostname, or the certificate's DNS names); `Accepted`, `Programmed` and per listener
 //!   `Accepted`, `Programmed`, `ResolvedRefs`, `Conflicted`,
 //!   `supportedKinds` and `attachedRoutes`.
 //! - HTTPRoute: see `http_route`.
@@ -173,10 +173,10 @@ fn ssls(
     let namespace = gateway.metadata.namespace.as_deref().unwrap_or("default");
     let name = gateway.metadata.name.as_deref().unwrap_or_default();
     for (index, state) in states.iter().enumerate() {
-        let Some(hostname) = state.hostname.as_deref().filter(|_| state.programmed()) else {
+        if !state.programmed() {
             continue;
-        };
-        for secret in &state.certificates {
+        }
+        for (secret, snis) in &state.certificates {
             let (cert, mut key) = tls::key_pair(input.snapshot, secret)
                 .map_err(|e| e.at(format!("spec.listeners[{index}]")))?;
             if let Some(keyring) = &input.config.keyring {
@@ -192,7 +192,7 @@ fn ssls(
                 None,
                 &mut out.warnings,
             );
-            let mut value: Value = tls::ssl_value(cert, key, &[hostname.to_string()], labels);
+            let mut value: Value = tls::ssl_value(cert, key, snis, labels);
             value["id"] = id.clone().into();
             out.add(input.config, ApisixDir::Ssls, &id, value)?;
         }
