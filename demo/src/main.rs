@@ -1,5 +1,5 @@
 //! `make demo`: starts the local environment (kube-apiserver, its etcd, the
-//! APISIX etcd), installs the APISIX CRDs, applies `examples/`, runs three `apisix-operator run`
+//! APISIX etcd), installs the APISIX and Gateway API CRDs, applies `examples/`, runs three `apisix-operator run`
 //! replicas, waits until etcd holds exactly the translation of the cluster,
 //! shows who leads and what was written, kills the leader and shows the
 //! takeover and a change landing. Stays up until Ctrl-C (`--once` exits).
@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use apisix_operator::cli::translate::{apply_object, collect_files, dump, read_objects};
-use apisix_operator::index::ClusterIndex;
+use apisix_operator::cli::translate::{collect_files, dump, read_objects};
+use apisix_operator::index::watch::Namespaces;
+use apisix_operator::index::{ClusterIndex, load_cluster};
 use apisix_operator::translate::TranslateConfig;
-use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, create_object};
+use apisix_operator_testenv::{ManagedProcess, TestEnv, apisix_schema, create_object, gateway_api};
 use clap::Parser;
 use etcd_client::GetOptions;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -57,10 +58,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let client = env.kube_client().await?;
 
-    step("installing the APISIX CRDs");
+    step("installing the APISIX CRDs and the Gateway API's (v1.5.1)");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in apisix_operator::api::all_crds() {
         crds.create(&PostParams::default(), &crd).await?;
+    }
+    for crd in gateway_api::crds()? {
+        create_object(&client, &crd).await?;
     }
 
     step(&format!("applying {}", args.examples.display()));
@@ -125,7 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut etcd = env.apisix_etcd_client().await?;
-    let want = translation(&objects);
+    let want = live_translation(&client).await?;
     step(&format!(
         "waiting until etcd holds exactly the translation ({} keys)",
         want.len()
@@ -137,6 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let leader = holder(&leases).await?;
     println!("    leader: {leader}");
     show_keys(&mut etcd).await?;
+    show_gateway(&client).await?;
     {
         let report = apisix_schema::validate(&want, PREFIX)?;
         println!(
@@ -166,13 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &Patch::Merge(&patch),
         )
         .await?;
-    let mut scaled_objects = objects.clone();
-    for (_, object) in scaled_objects.iter_mut() {
-        if object["metadata"]["name"] == "storefront-abc12" {
-            object["endpoints"] = patch["endpoints"].clone();
-        }
-    }
-    let want = translation(&scaled_objects);
+    let want = live_translation(&client).await?;
     wait_until(&mut etcd, &want).await?;
     let new_leader = holder(&leases).await?;
     println!(
@@ -204,16 +203,71 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn translation(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
-    let mut index = ClusterIndex::new(TranslateConfig::defaults(
+/// The translation of the live cluster, read as `run` reads it (route
+/// priorities of HTTPRoutes follow creation times only the API server
+/// knows).
+async fn live_translation(
+    client: &kube::Client,
+) -> Result<BTreeMap<String, Value>, Box<dyn std::error::Error>> {
+    let config = TranslateConfig::defaults(
         PREFIX,
         apisix_operator::apisix::Ownership::new(CLUSTER).expect("a valid name"),
-    ));
-    for (file, object) in objects {
-        let _ = apply_object(&mut index, file, object.clone());
-    }
+    );
+    let loaded = load_cluster(
+        client,
+        &Namespaces::All,
+        ClusterIndex::new(config),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let mut index = loaded.index;
     index.flush();
-    dump(&index)
+    Ok(dump(&index))
+}
+
+/// The Gateway's status, once the leader has written it.
+async fn show_gateway(client: &kube::Client) -> Result<(), Box<dyn std::error::Error>> {
+    let resource = kube::discovery::ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "Gateway".into(),
+        plural: "gateways".into(),
+    };
+    let gateways: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), "shop", &resource);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = gateways.get("public").await?.data["status"].clone();
+        let programmed = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Programmed" && c["status"] == "True");
+        if programmed {
+            let listeners: Vec<String> = status["listeners"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| {
+                    format!(
+                        "{} {} route(s)",
+                        l["name"].as_str().unwrap_or("?"),
+                        l["attachedRoutes"]
+                    )
+                })
+                .collect();
+            println!(
+                "    Gateway shop/public: Programmed; listeners: {}",
+                listeners.join(", ")
+            );
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("Gateway shop/public is not Programmed: {status}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn holder(leases: &Api<Lease>) -> Result<String, Box<dyn std::error::Error>> {

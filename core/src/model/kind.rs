@@ -35,8 +35,14 @@ pub enum WatchWhen {
         version: &'static str,
         kind: &'static str,
     },
-    /// Only with `--namespace-selector`, selecting by its labels (Namespaces).
-    WithNamespaceSelector,
+    /// Namespaces: with `--namespace-selector`, those it selects (by its
+    /// labels); without one, all of them while this kind's CRD is installed
+    /// (Gateway listeners admit routes by their namespace's labels).
+    WithNamespaceSelectorOrWhenServed {
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+    },
 }
 
 /// How a unit's outcome is reported to users.

@@ -34,7 +34,7 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
-        translation: TranslationArgs,
+        translation: Box<TranslationArgs>,
     },
     /// Compare the desired state (from files or the live cluster) with a live etcd; exit 2 on drift.
     Diff(Box<diff::DiffArgs>),

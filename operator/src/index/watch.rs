@@ -112,10 +112,15 @@ async fn served_kinds(client: &kube::Client) -> BTreeSet<(String, String, String
                 group,
                 version,
                 kind,
+            }
+            | WatchWhen::WithNamespaceSelectorOrWhenServed {
+                group,
+                version,
+                kind,
             } => {
                 wanted.insert((group.into(), version.into(), kind.into()));
             }
-            WatchWhen::Always | WatchWhen::WithNamespaceSelector => {}
+            WatchWhen::Always => {}
         }
     }
     let mut served = BTreeSet::new();
@@ -189,9 +194,14 @@ impl Spawner<'_> {
                 version,
                 kind: other,
             } => self.is_served(group, version, other).then_some(config),
-            WatchWhen::WithNamespaceSelector => {
-                self.namespaces.selector().map(|s| config.labels(s))
-            }
+            WatchWhen::WithNamespaceSelectorOrWhenServed {
+                group,
+                version,
+                kind: other,
+            } => match self.namespaces.selector() {
+                Some(selector) => Some(config.labels(selector)),
+                None => self.is_served(group, version, other).then_some(config),
+            },
         }
     }
 }

@@ -1596,3 +1596,61 @@ fn unsupported_features_are_reported() {
         (get("wholly.example", "/"), Some(Got::Status(500))),
     ]);
 }
+
+/// Beyond the suite: an HTTPRoute and an Ingress on the same Service port
+/// share one upstream key (one write per endpoint change, whoever routes).
+#[test]
+fn http_routes_and_ingresses_share_upstreams() {
+    let mut world = World::new();
+    world.apply(&[
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "apisix"},
+               "spec": {"controller": "apisix.apache.org/apisix-operator"}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"namespace": INFRA, "name": "legacy"},
+               "spec": {"ingressClassName": "apisix", "rules": [{"host": "legacy.example", "http": {"paths": [
+                   {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "infra-backend-v1", "port": {"number": 8080}}}}]}}]}}),
+        same_namespace_route("modern", json!([{"backendRefs": to("infra-backend-v1")}])),
+    ]);
+    assert_eq!(
+        world.index.desired().in_dir(ApisixDir::Upstreams).count(),
+        1
+    );
+    world.expect(&[
+        (get("legacy.example", "/"), v("v1")),
+        (get("modern.example", "/"), v("v1")),
+    ]);
+}
+
+/// Beyond the suite: routes attached only to the HTTP or only to the HTTPS
+/// listener of one Gateway answer only on that scheme.
+#[test]
+fn listeners_of_one_gateway_keep_their_schemes() {
+    let mut world = World::new();
+    let listeners = json!([
+        {"name": "http", "protocol": "HTTP", "port": 80, "hostname": "shop.example"},
+        {"name": "https", "protocol": "HTTPS", "port": 443, "hostname": "shop.example",
+         "tls": {"certificateRefs": [{"name": "shop-tls"}]}},
+    ]);
+    let section = |name: &str| json!([{"name": "both", "sectionName": name}]);
+    world.apply(&[
+        tls_secret(INFRA, "shop-tls", &["shop.example"]),
+        gateway(INFRA, "both", listeners),
+        http_route(INFRA, "to-https", section("http"), json!([]), json!([{"filters": [
+            {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}])),
+        http_route(INFRA, "secure", section("https"), json!([]), json!([{"backendRefs": to("infra-backend-v1")}])),
+    ]);
+    world.expect(&[
+        (
+            get("shop.example", "/cart"),
+            Some(Got::Redirect(301, "https://shop.example/cart".into())),
+        ),
+        (get("shop.example", "/cart").https(), v("v1")),
+    ]);
+    let ssls: Vec<Value> = world
+        .index
+        .desired()
+        .in_dir(ApisixDir::Ssls)
+        .map(|(_, v)| v.value.to_json())
+        .collect();
+    assert_eq!(ssls.len(), 1);
+    assert_eq!(ssls[0]["snis"], json!(["shop.example"]));
+}

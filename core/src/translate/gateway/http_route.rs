@@ -44,6 +44,7 @@ use crate::model::{
     Dependency, ListenerRef, ObjectKey, Objects, SourceKind, StatusStyle, UnitDeps, UnitKind,
     WatchWhen,
 };
+use crate::translate::annotations::UpstreamSettings;
 use crate::translate::backend::{self, PortRef};
 use crate::translate::shared_upstream::{self, UpstreamSource};
 use crate::translate::{
@@ -319,6 +320,13 @@ impl<'a, 'd> Translator<'a, 'd> {
         upstream.insert("type".into(), "roundrobin".into());
         upstream.insert("scheme".into(), resolved.scheme.unwrap_or("http").into());
         upstream.insert("nodes".into(), nodes.into());
+        // The settings of an Ingress without upstream annotations, so both
+        // kinds on one Service port share one upstream key.
+        let (connect, send, read) = UpstreamSettings::default().timeout;
+        upstream.insert(
+            "timeout".into(),
+            json!({"connect": connect, "send": send, "read": read}),
+        );
         upstream.insert(
             "labels".into(),
             shared_upstream::labels(self.input.config, &source, None, &mut self.out.warnings),

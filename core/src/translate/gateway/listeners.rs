@@ -297,7 +297,7 @@ fn certificates(
             reference.namespace.as_deref().unwrap_or(namespace),
             &reference.name,
         );
-        if group != "" || kind != "Secret" {
+        if !group.is_empty() || kind != "Secret" {
             return (
                 keys,
                 Verdict::no(

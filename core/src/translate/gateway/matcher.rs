@@ -152,7 +152,7 @@ fn pick_by_uri<'a>(routes: &[&'a Value], request: &Request) -> Option<&'a Value>
             }
         }
     }
-    candidates.sort_by(|a, b| (b.0, b.1, priority(b.2)).cmp(&(a.0, a.1, priority(a.2))));
+    candidates.sort_by_key(|c| std::cmp::Reverse((c.0, c.1, priority(c.2))));
     candidates
         .into_iter()
         .map(|(_, _, r)| r)
