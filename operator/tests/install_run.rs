@@ -25,10 +25,36 @@ use serde_json::{Value, json};
 
 const GENEROUS: Duration = Duration::from_secs(90);
 
+/// The two runs share the cluster-scoped examples (a GatewayClass, an
+/// ApisixClusterConfig): one run at a time, so the one that checks that
+/// every permission is used writes their status itself.
+static ONE_OPERATOR_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Clears the status of the cluster-scoped examples (another run may have
+/// written it), so this run's operator writes it again.
+async fn clear_cluster_scoped_statuses(client: &kube::Client) {
+    for (group, version, kind, name) in [
+        ("gateway.networking.k8s.io", "v1", "GatewayClass", "apisix"),
+        ("apisix.apache.org", "v2", "ApisixClusterConfig", "default"),
+    ] {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
+        Api::<DynamicObject>::all_with(client.clone(), &resource)
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": null})),
+            )
+            .await
+            .unwrap();
+    }
+}
+
 fn example_objects() -> Vec<(PathBuf, Value)> {
     let files = [
         repo_root().join("examples/ingress/shop.yaml"),
         repo_root().join("examples/apisix/shop-apisix.yaml"),
+        repo_root().join("examples/gateway/shop-gateway.yaml"),
     ];
     files
         .iter()
@@ -77,7 +103,12 @@ fn expected_keys(
     dump(&index)
 }
 
-async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) {
+/// Creates the examples (the Gateway API CRDs first); returns them with the
+/// creation times the API server gave their HTTPRoutes, on which the
+/// routes' priorities depend.
+async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) -> Vec<(PathBuf, Value)> {
+    let crds = apisix_operator_testenv::gateway_api::crds().unwrap_or_else(|e| panic!("{e}"));
+    apply_all(client, &crds, GENEROUS).await;
     for (_, object) in objects {
         eventually("an example to be created", GENEROUS, || {
             let client = client.clone();
@@ -93,6 +124,18 @@ async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) {
         })
         .await;
     }
+    let mut created = objects.to_vec();
+    for (_, object) in created.iter_mut().filter(|(_, o)| o["kind"] == "HTTPRoute") {
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+        let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
+        let namespace = object["metadata"]["namespace"].as_str().unwrap();
+        let stored = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
+            .get(object["metadata"]["name"].as_str().unwrap())
+            .await
+            .unwrap();
+        object["metadata"]["creationTimestamp"] = json!(stored.metadata.creation_timestamp);
+    }
+    created
 }
 
 /// Renders the chart in `namespace` with `values` and applies it (CRDs
@@ -234,6 +277,7 @@ async fn ready(pod: &LocalPod) {
 
 #[tokio::test]
 async fn the_operator_runs_as_the_chart_deploys_it() {
+    let _alone = ONE_OPERATOR_AT_A_TIME.lock().await;
     let env = TestEnv::shared()
         .await
         .unwrap_or_else(|e| panic!("test environment: {e}"));
@@ -251,8 +295,8 @@ async fn the_operator_runs_as_the_chart_deploys_it() {
         "webhook": {"enabled": false},
     });
     let rendered = deploy(&client, "apisix-operator", values).await;
-    let objects = examples_in("shop");
-    create_all(&client, &objects).await;
+    let objects = create_all(&client, &examples_in("shop")).await;
+    clear_cluster_scoped_statuses(&client).await;
     let label = json!({"metadata": {"labels": {"apisix-operator/serve": "true"}}});
     Api::<Namespace>::all(client.clone())
         .patch("shop", &PatchParams::default(), &Patch::Merge(&label))
@@ -395,6 +439,7 @@ async fn the_operator_runs_as_the_chart_deploys_it() {
 
 #[tokio::test]
 async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
+    let _alone = ONE_OPERATOR_AT_A_TIME.lock().await;
     let env = TestEnv::shared()
         .await
         .unwrap_or_else(|e| panic!("test environment: {e}"));
@@ -466,8 +511,7 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
     });
     let mut rendered = deploy(&client, namespace, values).await;
     let configuration = webhook_on_loopback(&mut rendered, "mall");
-    let objects = examples_in("mall");
-    create_all(&client, &objects).await;
+    let objects = create_all(&client, &examples_in("mall")).await;
     let (process, pod) = run(
         env,
         &client,

@@ -53,7 +53,7 @@ pub struct TranslationArgs {
     /// The cluster name that scopes ownership of APISIX objects (a DNS label, at most 20 characters).
     #[arg(long, env = "APISIX_OPERATOR_CLUSTER", default_value = "default")]
     pub cluster: String,
-    /// IngressClasses whose spec.controller equals this are served.
+    /// IngressClasses whose spec.controller, and GatewayClasses whose spec.controllerName, equal this are served.
     #[arg(long, env = "APISIX_OPERATOR_CONTROLLER_NAME", default_value = TranslateConfig::DEFAULT_CONTROLLER_NAME)]
     pub controller_name: String,
     /// The class accepted in the legacy kubernetes.io/ingress.class annotation.
