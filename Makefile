@@ -56,7 +56,7 @@ env: provision
 lint: provision
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	shellcheck -x -P SCRIPTDIR testenv/*.sh testenv/cluster/*.sh .ci/run
+	shellcheck -x -P SCRIPTDIR testenv/*.sh testenv/cluster/*.sh chaos-tests/cluster/*.sh .ci/run
 
 ## A one-node cluster on this machine (root): kube-apiserver, etcd,
 ## kube-controller-manager and kube-scheduler on the host; containerd, the

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the scripts of testenv/: the pinned versions, where the binary
 # cache and the cluster's state live, and the Go build of a cached binary
-# (the sourcing script defines `log`).
+# (the sourcing script defines `log`, and `fail` if it uses `eventually`).
 
 # shellcheck source=versions.env
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/versions.env"
@@ -29,4 +29,16 @@ build() { # name version module-dir package [ldflags]
     go build -trimpath -buildvcs=false -ldflags "${5:-}" -o "$out.tmp" "$4")
   mv "$out.tmp" "$out"
   log "built $1 in $((SECONDS - started))s"
+}
+
+# Runs `command...` until it succeeds, at most `seconds`, then calls the
+# sourcing script's `fail` naming `what`.
+eventually() { # what seconds command...
+  local what=$1 limit=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for $what"
+    sleep 0.5
+  done
 }

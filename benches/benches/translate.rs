@@ -30,14 +30,7 @@ fn cluster() -> ClusterIndex {
     );
     for i in 0..UNITS {
         let ns = format!("team-{}", i % 50);
-        index.apply::<ServiceKind>(
-            serde_json::from_value(json!({
-                "metadata": {"namespace": ns, "name": format!("svc-{i}")},
-                "spec": {"ports": [{"name": "http", "port": 80}]},
-            }))
-            .unwrap(),
-        );
-        index.apply::<EndpointSliceKind>(slice(&ns, i, 3));
+        service_with_endpoints(&mut index, &ns, i);
         index.apply::<IngressKind>(
             serde_json::from_value(json!({
                 "metadata": {"namespace": ns, "name": format!("ing-{i}"),
@@ -80,14 +73,7 @@ fn gateway_cluster() -> ClusterIndex {
     }
     for i in 0..UNITS {
         let ns = format!("team-{}", i % 50);
-        index.apply::<ServiceKind>(
-            serde_json::from_value(json!({
-                "metadata": {"namespace": ns, "name": format!("svc-{i}")},
-                "spec": {"ports": [{"name": "http", "port": 80}]},
-            }))
-            .unwrap(),
-        );
-        index.apply::<EndpointSliceKind>(slice(&ns, i, 3));
+        service_with_endpoints(&mut index, &ns, i);
         index.apply::<HttpRouteKind>(http_route(&ns, i, "/api"));
     }
     index
@@ -109,6 +95,18 @@ fn http_route(ns: &str, i: usize, api: &str) -> apisix_operator::api::gateway::H
         },
     }))
     .unwrap()
+}
+
+/// Service `svc-<i>` of `ns` and its EndpointSlice of three endpoints.
+fn service_with_endpoints(index: &mut ClusterIndex, ns: &str, i: usize) {
+    index.apply::<ServiceKind>(
+        serde_json::from_value(json!({
+            "metadata": {"namespace": ns, "name": format!("svc-{i}")},
+            "spec": {"ports": [{"name": "http", "port": 80}]},
+        }))
+        .unwrap(),
+    );
+    index.apply::<EndpointSliceKind>(slice(ns, i, 3));
 }
 
 fn slice(ns: &str, i: usize, endpoints: usize) -> k8s_openapi::api::discovery::v1::EndpointSlice {

@@ -59,16 +59,6 @@ fail() {
   exit 1
 }
 k() { "$kubectl" --kubeconfig "$work/kubeconfig" "$@"; }
-eventually() { # what seconds command...
-  local what=$1 limit=$2
-  shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for $what"
-    sleep 1
-  done
-}
-
 [ "$(uname -s)" = Linux ] || fail "needs Linux: the pods' processes must be this host's"
 [ "$(id -u)" = 0 ] || fail "needs root (reading /proc/<pid>/environ, nsenter + iptables)"
 for tool in docker kind python3 cargo iptables nsenter; do

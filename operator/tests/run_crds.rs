@@ -10,9 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use apisix_operator::cli::translate::{apply_object, dump, read_objects};
-use apisix_operator::index::ClusterIndex;
-use apisix_operator::translate::TranslateConfig;
 use apisix_operator_testenv::{apisix_schema, create_object, eventually};
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, DeleteParams, ListParams};
@@ -22,45 +19,20 @@ const PREFIX: &str = "/it-crds";
 const CLUSTER: &str = "crds";
 const GENEROUS: Duration = Duration::from_secs(90);
 
-fn files() -> Vec<PathBuf> {
+fn objects() -> Vec<(PathBuf, Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    vec![
+    common::objects_of(&[
         root.join("examples/ingress/shop.yaml"),
         root.join("examples/apisix/shop-apisix.yaml"),
-    ]
-}
-
-fn objects() -> Vec<(PathBuf, Value)> {
-    files()
-        .into_iter()
-        .flat_map(|f| {
-            read_objects(&f)
-                .unwrap()
-                .into_iter()
-                .map(move |o| (f.clone(), o))
-        })
-        .collect()
+    ])
 }
 
 fn expected(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
-    let mut index = ClusterIndex::new(TranslateConfig::defaults(
-        PREFIX,
-        apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
-    ));
-    for (file, object) in objects {
-        apply_object(&mut index, file, object.clone()).unwrap();
-    }
-    index.flush();
-    dump(&index)
+    common::translation_of(objects, PREFIX, CLUSTER)
 }
 
 async fn etcd_values(etcd: &mut etcd_client::Client) -> BTreeMap<String, Value> {
-    apisix_schema::stored_objects(etcd, PREFIX)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(key, (value, _))| (key, value))
-        .collect()
+    common::etcd_values(etcd, PREFIX).await
 }
 
 #[tokio::test]

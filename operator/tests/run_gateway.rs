@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use apisix_operator::cli::translate::{apply_object, dump, read_objects};
+use apisix_operator::cli::translate::dump;
 use apisix_operator::index::watch::Namespaces;
 use apisix_operator::index::{ClusterIndex, load_cluster};
 use apisix_operator::translate::TranslateConfig;
@@ -27,14 +27,6 @@ const CLUSTER: &str = "gateway";
 const GENEROUS: Duration = Duration::from_secs(90);
 const CONTROLLER: &str = "apisix.apache.org/apisix-operator";
 
-fn example_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    vec![
-        root.join("examples/ingress/shop.yaml"),
-        root.join("examples/gateway/shop-gateway.yaml"),
-    ]
-}
-
 fn with_files(objects: &[Value]) -> Vec<(PathBuf, Value)> {
     objects
         .iter()
@@ -43,36 +35,19 @@ fn with_files(objects: &[Value]) -> Vec<(PathBuf, Value)> {
 }
 
 fn example_objects() -> Vec<(PathBuf, Value)> {
-    example_files()
-        .into_iter()
-        .flat_map(|f| {
-            read_objects(&f)
-                .unwrap()
-                .into_iter()
-                .map(move |o| (f.clone(), o))
-        })
-        .collect()
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    common::objects_of(&[
+        root.join("examples/ingress/shop.yaml"),
+        root.join("examples/gateway/shop-gateway.yaml"),
+    ])
 }
 
 fn expected(objects: &[(PathBuf, Value)]) -> BTreeMap<String, Value> {
-    let mut index = ClusterIndex::new(TranslateConfig::defaults(
-        PREFIX,
-        apisix_operator::apisix::Ownership::new(CLUSTER).unwrap(),
-    ));
-    for (file, object) in objects {
-        apply_object(&mut index, file, object.clone()).unwrap();
-    }
-    index.flush();
-    dump(&index)
+    common::translation_of(objects, PREFIX, CLUSTER)
 }
 
 async fn etcd_values(etcd: &mut etcd_client::Client) -> BTreeMap<String, Value> {
-    apisix_schema::stored_objects(etcd, PREFIX)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(key, (value, _))| (key, value))
-        .collect()
+    common::etcd_values(etcd, PREFIX).await
 }
 
 /// The translation of the live cluster, read as `run` reads it: route
@@ -195,14 +170,7 @@ async fn gateway_api_objects_are_served_and_report_their_status() {
         PathBuf::from("test"),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "partner"}}),
     ));
-    for (_, object) in &objects {
-        eventually("the object to be created", GENEROUS, || {
-            let client = client.clone();
-            let object = object.clone();
-            async move { create_object(&client, &object).await.ok() }
-        })
-        .await;
-    }
+    common::create_each(&client, objects.iter().map(|(_, o)| o.clone())).await;
     let _operator = common::OperatorRun {
         name: "gateway",
         prefix: PREFIX,

@@ -53,16 +53,6 @@ fail() {
   exit 1
 }
 k() { "$kubectl" "$@"; }
-eventually() { # what seconds command...
-  local what=$1 limit=$2
-  shift 2
-  local deadline=$((SECONDS + limit))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "timed out after ${limit}s waiting for $what"
-    sleep 0.5
-  done
-}
-
 [ -f "$KUBECONFIG" ] || fail "no cluster at $CLUSTER_DIR (make cluster)"
 [ -x "$operator" ] || fail "no operator binary at $operator"
 [ -x "$testenv" ] || fail "no $testenv (cargo build -p apisix-operator-testenv)"

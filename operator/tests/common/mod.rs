@@ -153,3 +153,72 @@ impl OperatorRun<'_> {
         .unwrap_or_else(|e| panic!("starting the operator: {e}"))
     }
 }
+
+/// The objects of `files` (multi-document YAML), each with its file.
+pub fn objects_of(files: &[std::path::PathBuf]) -> Vec<(std::path::PathBuf, serde_json::Value)> {
+    files
+        .iter()
+        .flat_map(|file| {
+            apisix_operator::cli::translate::read_objects(file)
+                .unwrap()
+                .into_iter()
+                .map(move |object| (file.clone(), object))
+        })
+        .collect()
+}
+
+/// The offline translation of `objects` (as `translate -f` prints it) for
+/// `prefix` and `cluster`.
+pub fn translation_of(
+    objects: &[(std::path::PathBuf, serde_json::Value)],
+    prefix: &str,
+    cluster: &str,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut index = apisix_operator::index::ClusterIndex::new(
+        apisix_operator::translate::TranslateConfig::defaults(
+            prefix,
+            Ownership::new(cluster).unwrap(),
+        ),
+    );
+    for (file, object) in objects {
+        apisix_operator::cli::translate::apply_object(&mut index, file, object.clone()).unwrap();
+    }
+    index.flush();
+    apisix_operator::cli::translate::dump(&index)
+}
+
+/// Every object under `prefix` in the APISIX etcd, without timestamps.
+pub async fn etcd_values(
+    etcd: &mut etcd_client::Client,
+    prefix: &str,
+) -> BTreeMap<String, serde_json::Value> {
+    apisix_operator_testenv::apisix_schema::stored_objects(etcd, prefix)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(key, (value, _))| (key, value))
+        .collect()
+}
+
+/// Creates every object, retrying while a just-installed CRD is not served.
+pub async fn create_each(
+    client: &kube::Client,
+    objects: impl IntoIterator<Item = serde_json::Value>,
+) {
+    for object in objects {
+        apisix_operator_testenv::eventually(
+            "the object to be created",
+            Duration::from_secs(90),
+            || {
+                let client = client.clone();
+                let object = object.clone();
+                async move {
+                    apisix_operator_testenv::create_object(&client, &object)
+                        .await
+                        .ok()
+                }
+            },
+        )
+        .await;
+    }
+}
