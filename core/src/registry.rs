@@ -16,7 +16,9 @@ use crate::translate::apisix_route::ApisixRouteKind;
 use crate::translate::apisix_tls::ApisixTlsKind;
 use crate::translate::apisix_upstream::ApisixUpstreamKind;
 use crate::translate::consumer::ApisixConsumerKind;
-use crate::translate::gateway::{GatewayClassKind, GatewayKind, HttpRouteKind, ReferenceGrantKind};
+use crate::translate::gateway::{
+    GatewayClassKind, GatewayKind, GrpcRouteKind, HttpRouteKind, ReferenceGrantKind,
+};
 use crate::translate::ingress::IngressKind;
 use crate::translate::plugin_sets::{
     ApisixClusterConfigKind, ApisixGlobalRuleKind, ApisixPluginConfigKind,
@@ -64,6 +66,7 @@ registry! {
         GatewayClassKind,
         GatewayKind,
         HttpRouteKind,
+        GrpcRouteKind,
     ],
 }
 

@@ -104,13 +104,17 @@ fn expected_keys(
 }
 
 /// Creates the examples (the Gateway API CRDs first); returns them with the
-/// creation times the API server gave their HTTPRoutes, on which the
-/// routes' priorities depend.
+/// creation times the API server gave their HTTPRoutes and GRPCRoutes, on
+/// which the routes' priorities depend.
 async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) -> Vec<(PathBuf, Value)> {
     let crds = apisix_operator_testenv::gateway_api::crds().unwrap_or_else(|e| panic!("{e}"));
     apply_all(client, &crds, GENEROUS).await;
     for (_, object) in objects {
-        eventually("an example to be created", GENEROUS, || {
+        let what = format!(
+            "{} {} to be created",
+            object["kind"], object["metadata"]["name"]
+        );
+        eventually(&what, GENEROUS, || {
             let client = client.clone();
             let object = object.clone();
             async move {
@@ -118,15 +122,23 @@ async fn create_all(client: &kube::Client, objects: &[(PathBuf, Value)]) -> Vec<
                     Ok(()) => Some(()),
                     // Cluster-scoped examples are shared by both runs.
                     Err(kube::Error::Api(status)) if status.is_already_exists() => Some(()),
-                    Err(_) => None,
+                    Err(error) => {
+                        eprintln!("creating {}: {error}", object["kind"]);
+                        None
+                    }
                 }
             }
         })
         .await;
     }
     let mut created = objects.to_vec();
-    for (_, object) in created.iter_mut().filter(|(_, o)| o["kind"] == "HTTPRoute") {
-        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    let routes = ["HTTPRoute", "GRPCRoute"];
+    for (_, object) in created
+        .iter_mut()
+        .filter(|(_, o)| routes.iter().any(|kind| o["kind"] == *kind))
+    {
+        let kind = object["kind"].as_str().unwrap();
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind);
         let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
         let namespace = object["metadata"]["namespace"].as_str().unwrap();
         let stored = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
@@ -584,4 +596,13 @@ async fn the_chart_reads_etcd_mtls_credentials_and_the_keyring_from_secrets() {
         kept.is_ok(),
         "the operator keeps its certificate in the chart's Secret"
     );
+    // The configuration calls this run's process, which ends with the test,
+    // and it reviews cluster-scoped objects whatever the namespace selector:
+    // the other run's would be refused.
+    Api::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>::all(
+        client.clone(),
+    )
+    .delete(&name, &Default::default())
+    .await
+    .unwrap();
 }

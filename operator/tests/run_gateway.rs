@@ -1,8 +1,8 @@
 //! `apisix-operator run` with the Gateway API CRDs (v1.5.1, from the pinned
 //! Go module) on a real API server, as the chart's ServiceAccount: the
 //! examples land in etcd exactly as `translate` prints them; the
-//! GatewayClass, the Gateway (attached routes per listener) and the
-//! HTTPRoutes get the spec's status; a ReferenceGrant created later lets a
+//! GatewayClass, the Gateway (attached routes per listener, the status
+//! address), the HTTPRoutes and the GRPCRoute get the spec's status; a ReferenceGrant created later lets a
 //! route of another namespace reach a Service (its objects and status follow);
 //! another controller's parent entry survives our writes; a deleted route
 //! takes its keys and its count with it.
@@ -127,6 +127,7 @@ fn holds(conditions: &Value, kind: &str, reason: &str) -> bool {
 const CLASSES: (&str, &str) = ("GatewayClass", "gatewayclasses");
 const GATEWAYS: (&str, &str) = ("Gateway", "gateways");
 const ROUTES: (&str, &str) = ("HTTPRoute", "httproutes");
+const GRPC_ROUTES: (&str, &str) = ("GRPCRoute", "grpcroutes");
 
 /// Our parent entry of an HTTPRoute's status.
 fn our_parent(status: &Value) -> Option<&Value> {
@@ -176,7 +177,7 @@ async fn gateway_api_objects_are_served_and_report_their_status() {
         prefix: PREFIX,
         cluster: CLUSTER,
         listen: "127.0.0.1:0".into(),
-        extra: Vec::new(),
+        extra: vec!["--ingress-status-address=192.0.2.30".into()],
     }
     .spawn(env)
     .await;
@@ -212,7 +213,8 @@ async fn gateway_api_objects_are_served_and_report_their_status() {
             let status = status_of(&client, GATEWAYS, Some("shop"), "public").await?;
             (holds(&status["conditions"], "Programmed", "Programmed")
                 && attached(&status, "http") == Some(1)
-                && attached(&status, "https") == Some(2))
+                && attached(&status, "https") == Some(3)
+                && status["addresses"] == json!([{"type": "IPAddress", "value": "192.0.2.30"}]))
             .then_some(())
         }
     })
@@ -220,8 +222,14 @@ async fn gateway_api_objects_are_served_and_report_their_status() {
     eventually("the HTTPRoutes' status", GENEROUS, || {
         let client = client.clone();
         async move {
-            for name in ["to-https", "www", "beta"] {
-                let status = status_of(&client, ROUTES, Some("shop"), name).await?;
+            let routes = [
+                (ROUTES, "to-https"),
+                (ROUTES, "www"),
+                (ROUTES, "beta"),
+                (GRPC_ROUTES, "api-grpc"),
+            ];
+            for (kind, name) in routes {
+                let status = status_of(&client, kind, Some("shop"), name).await?;
                 let parent = our_parent(&status)?;
                 let ok = holds(&parent["conditions"], "Accepted", "Accepted")
                     && holds(&parent["conditions"], "ResolvedRefs", "ResolvedRefs")
@@ -352,8 +360,8 @@ async fn gateway_api_objects_are_served_and_report_their_status() {
             let client = client.clone();
             async move {
                 let status = status_of(&client, GATEWAYS, Some("shop"), "public").await?;
-                // beta and partner-api remain on https.
-                (attached(&status, "https") == Some(2) && attached(&status, "http") == Some(1))
+                // beta, api-grpc and partner-api remain on https.
+                (attached(&status, "https") == Some(3) && attached(&status, "http") == Some(1))
                     .then_some(())
             }
         },

@@ -14,7 +14,7 @@ use crate::model::{
 use crate::registry;
 use crate::status::gateway as gateway_status;
 use crate::translate::class;
-use crate::translate::gateway::{GatewayKind, HttpRouteKind};
+use crate::translate::gateway::{GatewayKind, GrpcRouteKind, HttpRouteKind};
 use crate::translate::ingress::IngressKind;
 
 impl ClusterIndex {
@@ -64,7 +64,7 @@ impl ClusterIndex {
         let current = ops.current_status_value(self.snapshot(), &key);
         let wanted = match unit.kind() {
             GatewayKind::KIND => self.with_attached_routes(body, &key),
-            HttpRouteKind::KIND => gateway_status::with_foreign_parents(
+            HttpRouteKind::KIND | GrpcRouteKind::KIND => gateway_status::with_foreign_parents(
                 body,
                 current.as_ref(),
                 &self.config().controller_name,

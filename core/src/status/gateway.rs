@@ -6,6 +6,8 @@
 //!   other controllers (the list is atomic: whoever applies it owns it all).
 //! - [`stamp`]: every condition gets `lastTransitionTime`, the current one
 //!   when its status did not change, else `now`.
+//! - [`with_addresses`]: a Gateway's `addresses`, those the Ingresses get
+//!   (`--ingress-status-address`, or the `--ingress-publish-service`'s).
 //! - [`holds`]: whether the current status already says all that.
 //!
 //! Array entries are matched by identity, not position: conditions by
@@ -26,6 +28,29 @@ pub fn with_foreign_parents(wanted: &Value, current: Option<&Value>, controller:
     let ours = wanted["parents"].as_array().cloned().unwrap_or_default();
     let mut body = wanted.clone();
     body["parents"] = Value::Array(foreign.chain(ours).collect());
+    body
+}
+
+/// A Gateway's status body with `addresses`: each load-balancer entry as
+/// an `IPAddress` or a `Hostname`.
+pub fn with_addresses(
+    wanted: &Value,
+    addresses: &[k8s_openapi::api::networking::v1::IngressLoadBalancerIngress],
+) -> Value {
+    let entries: Vec<Value> = addresses
+        .iter()
+        .filter_map(|entry| match (&entry.ip, &entry.hostname) {
+            (Some(ip), _) => Some(serde_json::json!({"type": "IPAddress", "value": ip})),
+            (None, Some(hostname)) => {
+                Some(serde_json::json!({"type": "Hostname", "value": hostname}))
+            }
+            (None, None) => None,
+        })
+        .collect();
+    let mut body = wanted.clone();
+    if !entries.is_empty() {
+        body["addresses"] = Value::Array(entries);
+    }
     body
 }
 
@@ -163,6 +188,22 @@ mod tests {
         let mut more = stamped.clone();
         more["listeners"][1]["attachedRoutes"] = 2.into();
         assert!(!holds(Some(&current), &more));
+    }
+
+    #[test]
+    fn addresses_are_typed() {
+        let lb: Vec<k8s_openapi::api::networking::v1::IngressLoadBalancerIngress> =
+            serde_json::from_value(json!([{"ip": "192.0.2.1"}, {"hostname": "lb.example.com"}]))
+                .unwrap();
+        let body = with_addresses(&json!({"conditions": []}), &lb);
+        assert_eq!(
+            body["addresses"],
+            json!([
+                {"type": "IPAddress", "value": "192.0.2.1"},
+                {"type": "Hostname", "value": "lb.example.com"},
+            ])
+        );
+        assert!(with_addresses(&json!({}), &[]).get("addresses").is_none());
     }
 
     #[test]

@@ -149,6 +149,9 @@ impl Term {
         }
         if old.publish_service_lb != view.publish_service_lb {
             self.ingresses.extend(view.served_ingresses.keys().cloned());
+            // Gateways publish the same addresses.
+            let gateways = view.reports.keys().filter(|u| u.kind() == "Gateway");
+            self.conditions.extend(gateways.cloned());
         }
         for item in old.served_ingresses.diff(&view.served_ingresses) {
             self.ingresses.insert(diff_key(item).clone());
@@ -381,10 +384,15 @@ impl StatusWriter {
             self.report_warning(term, recorder, &unit).await;
         }
         let now = jiff::Timestamp::now().to_string();
+        let addresses = self
+            .lb_source
+            .as_ref()
+            .and_then(|source| desired_lb(source, term.view.publish_service_lb.as_ref()))
+            .unwrap_or_default();
         let mut writes: Vec<Write> = take_batch(&mut term.conditions, ROUND)
             .into_iter()
             .filter_map(|unit| match term.view.reports.contains_key(&unit) {
-                true => report_write(term, &self.mirror, unit, &now),
+                true => report_write(term, &self.mirror, unit, &now, &addresses),
                 false => conditions_write(term, &self.mirror, unit, &now),
             })
             .collect();
@@ -649,8 +657,17 @@ fn conditions_write(
 /// The Gateway API status write `unit` needs, if any: none until its
 /// objects are in etcd, and none when the object (or our latest write, not
 /// yet echoed by the watch) already says it.
-fn report_write(term: &mut Term, mirror: &SharedMirror, unit: UnitKey, now: &str) -> Option<Write> {
-    let input = term.view.reports.get(&unit).cloned()?;
+fn report_write(
+    term: &mut Term,
+    mirror: &SharedMirror,
+    unit: UnitKey,
+    now: &str,
+    addresses: &[IngressLoadBalancerIngress],
+) -> Option<Write> {
+    let mut input = term.view.reports.get(&unit).cloned()?;
+    if unit.kind() == "Gateway" {
+        input.wanted = gateway_status::with_addresses(&input.wanted, addresses);
+    }
     let programmed = {
         let mirror = read_mirror(mirror);
         programmed_units(&term.desired, &mirror, &input.units)

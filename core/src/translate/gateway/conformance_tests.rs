@@ -127,7 +127,7 @@ impl World {
             .clone()
     }
 
-    /// `(status, reason)` of condition `kind` of the route's entry for
+    /// `(status, reason)` of condition `kind` of the HTTPRoute's entry for
     /// parent `gateway`.
     fn route_condition(
         &self,
@@ -136,7 +136,19 @@ impl World {
         gateway: &str,
         kind: &str,
     ) -> (String, String) {
-        let report = self.report("HTTPRoute", Some(namespace), route);
+        self.route_condition_of("HTTPRoute", namespace, route, gateway, kind)
+    }
+
+    /// [`World::route_condition`] of a route of `route_kind`.
+    fn route_condition_of(
+        &self,
+        route_kind: &'static str,
+        namespace: &str,
+        route: &str,
+        gateway: &str,
+        kind: &str,
+    ) -> (String, String) {
+        let report = self.report(route_kind, Some(namespace), route);
         let parent = report["parents"]
             .as_array()
             .unwrap()
@@ -1319,7 +1331,7 @@ fn gateway_certificates() {
     );
     assert_eq!(
         status["listeners"][0]["supportedKinds"],
-        json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}])
+        json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}, {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}])
     );
     let ssls: Vec<Value> = world
         .index
@@ -1653,4 +1665,140 @@ fn listeners_of_one_gateway_keep_their_schemes() {
         .collect();
     assert_eq!(ssls.len(), 1);
     assert_eq!(ssls[0]["snis"], json!(["shop.example"]));
+}
+
+fn grpc_route(
+    namespace: &str,
+    name: &str,
+    parents: Value,
+    hostnames: Value,
+    rules: Value,
+) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+           "metadata": {"namespace": namespace, "name": name, "generation": 1,
+                        "creationTimestamp": "2026-01-01T00:00:00Z"},
+           "spec": {"parentRefs": parents, "hostnames": hostnames, "rules": rules}})
+}
+
+/// A gRPC call: a POST to `/<service>/<method>`.
+fn call(host: &str, service: &str, method: &str) -> Request {
+    get(host, &format!("/{service}/{method}"))
+        .method("POST")
+        .header("content-type", "application/grpc")
+}
+
+fn grpc_method(service: Option<&str>, method: Option<&str>) -> Value {
+    json!({"method": {"service": service, "method": method}})
+}
+
+/// GRPCRouteExactMethodMatching and GRPCRouteHeaderMatching (GRPCRoute
+/// core): exact service and method, then headers; an unknown method
+/// matches nothing. Beyond the suite: a whole service and a method of any
+/// service, in the spec's order, and the upstream speaks gRPC.
+#[test]
+fn grpc_route_method_and_header_matching() {
+    let mut world = World::new();
+    let with_header = |service, method, value| {
+        let mut m = grpc_method(Some(service), Some(method));
+        m["headers"] = json!([{"name": "version", "value": value}]);
+        m
+    };
+    world.apply(&[grpc_route(INFRA, "exact-matching", parent("same-namespace"), json!([]), json!([
+        {"matches": [grpc_method(Some("main.GrpcEcho"), Some("Echo"))], "backendRefs": to("infra-backend-v1")},
+        {"matches": [grpc_method(Some("main.GrpcEcho"), Some("EchoTwo"))], "backendRefs": to("infra-backend-v2")},
+        {"matches": [with_header("main.GrpcEcho", "EchoTwo", "three")], "backendRefs": to("infra-backend-v3")},
+        {"matches": [grpc_method(Some("other.Service"), None)], "backendRefs": to("infra-backend-v3")},
+        {"matches": [grpc_method(None, Some("Health"))], "backendRefs": to("infra-backend-v2")},
+    ]))]);
+    assert_eq!(
+        world.route_condition_of(
+            "GRPCRoute",
+            INFRA,
+            "exact-matching",
+            "same-namespace",
+            "Accepted"
+        ),
+        holds("Accepted")
+    );
+    assert_eq!(
+        world.route_condition_of(
+            "GRPCRoute",
+            INFRA,
+            "exact-matching",
+            "same-namespace",
+            "ResolvedRefs"
+        ),
+        holds("ResolvedRefs")
+    );
+    world.expect(&[
+        (call("", "main.GrpcEcho", "Echo"), v("v1")),
+        (call("", "main.GrpcEcho", "EchoTwo"), v("v2")),
+        (
+            call("", "main.GrpcEcho", "EchoTwo").header("version", "three"),
+            v("v3"),
+        ),
+        (call("", "main.GrpcEcho", "EchoThree"), None),
+        (call("", "other.Service", "Anything"), v("v3")),
+        (call("", "other.Service", "Health"), v("v3")),
+        (call("", "third.Service", "Health"), v("v2")),
+    ]);
+    let schemes: Vec<Value> = world
+        .index
+        .desired()
+        .in_dir(ApisixDir::Upstreams)
+        .map(|(_, v)| v.value.to_json()["scheme"].clone())
+        .collect();
+    assert!(schemes.iter().all(|s| s == "grpc"), "{schemes:?}");
+}
+
+/// GRPCRouteListenerHostnameMatching (GRPCRoute core), in short: sectionName
+/// and listener hostnames as for HTTPRoutes; the Gateway counts both kinds.
+#[test]
+fn grpc_route_listener_hostname_matching() {
+    let mut world = World::new();
+    let gw = "grpcroute-listener-hostname-matching";
+    let listener = |name: &str, host: &str| json!({"name": name, "protocol": "HTTP", "port": 80, "hostname": host, "allowedRoutes": {"namespaces": {"from": "Same"}}});
+    let section = |s: &str| json!([{"name": gw, "namespace": INFRA, "sectionName": s}]);
+    world.apply(&[
+        gateway(
+            INFRA,
+            gw,
+            json!([
+                listener("listener-1", "bar.com"),
+                listener("listener-2", "*.bar.com")
+            ]),
+        ),
+        grpc_route(
+            INFRA,
+            "backend-v1",
+            section("listener-1"),
+            json!([]),
+            json!([{"backendRefs": to("infra-backend-v1")}]),
+        ),
+        grpc_route(
+            INFRA,
+            "backend-v2",
+            section("listener-2"),
+            json!([]),
+            json!([{"backendRefs": to("infra-backend-v2")}]),
+        ),
+        http_route(
+            INFRA,
+            "web",
+            section("listener-2"),
+            json!([]),
+            json!([{"matches": [prefix("/web")], "backendRefs": to("infra-backend-v3")}]),
+        ),
+    ]);
+    world.expect(&[
+        (call("bar.com", "main.GrpcEcho", "Echo"), v("v1")),
+        (call("foo.bar.com", "main.GrpcEcho", "Echo"), v("v2")),
+        (get("foo.bar.com", "/web"), v("v3")),
+        (call("foo.com", "main.GrpcEcho", "Echo"), None),
+    ]);
+    let status = world.report("Gateway", Some(INFRA), gw);
+    assert_eq!(
+        status["listeners"][1]["attachedRoutes"], 2,
+        "a GRPCRoute and an HTTPRoute"
+    );
 }

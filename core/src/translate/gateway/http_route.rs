@@ -88,11 +88,45 @@ struct RuleReport {
     rules: usize,
 }
 
+/// What differs between the route kinds translated here: HTTPRoutes, and
+/// GRPCRoutes (translated as the HTTPRoutes their matches amount to, see
+/// `grpc_route`).
+#[derive(Debug, Clone, Copy)]
+pub struct Flavor {
+    /// The route kind: in ids, labels, attachment and ReferenceGrants.
+    pub kind: &'static str,
+    /// Whether backends speak gRPC (HTTP/2).
+    pub grpc: bool,
+}
+
+impl Flavor {
+    pub const HTTP: Flavor = Flavor {
+        kind: KIND,
+        grpc: false,
+    };
+
+    /// The upstream scheme for a Service port whose `appProtocol` gives
+    /// `app_scheme` (gRPC backends speak HTTP/2, with TLS or without,
+    /// whatever the port calls it: `kubernetes.io/h2c`, `grpc`, ...).
+    fn scheme(self, app_scheme: Option<&'static str>) -> &'static str {
+        match (self.grpc, app_scheme) {
+            (false, scheme) => scheme.unwrap_or("http"),
+            (true, Some("https" | "grpcs")) => "grpcs",
+            (true, _) => "grpc",
+        }
+    }
+}
+
 pub fn translate(input: TranslateInput<'_>, route: &HTTPRoute) -> Translation {
+    translate_as(input, route, Flavor::HTTP)
+}
+
+/// Translates `route` as a route of `flavor`'s kind.
+pub fn translate_as(input: TranslateInput<'_>, route: &HTTPRoute, flavor: Flavor) -> Translation {
     let mut deps = UnitDeps::new();
     let namespace = route.metadata.namespace.as_deref().unwrap_or("default");
     let attach_as = Route {
-        kind: KIND,
+        kind: flavor.kind,
         namespace,
         hostnames: &route.spec.hostnames,
     };
@@ -101,7 +135,7 @@ pub fn translate(input: TranslateInput<'_>, route: &HTTPRoute) -> Translation {
     // Backends resolve even when no parent accepts the route, so its
     // status tells the whole truth; objects are kept only when one does.
     let served = parents.iter().any(|p| p.accepted.ok);
-    let mut translator = Translator::new(input, route, &parents, &mut deps);
+    let mut translator = Translator::new(input, route, flavor, &parents, &mut deps);
     let result = translator.run(&mut report).map(|()| match served {
         true => {
             let mut out = translator.out;
@@ -127,6 +161,7 @@ pub fn translate(input: TranslateInput<'_>, route: &HTTPRoute) -> Translation {
 struct Translator<'a, 'd> {
     input: TranslateInput<'a>,
     route: &'a HTTPRoute,
+    flavor: Flavor,
     namespace: &'a str,
     name: &'a str,
     served: Served,
@@ -155,6 +190,7 @@ impl<'a, 'd> Translator<'a, 'd> {
     fn new(
         input: TranslateInput<'a>,
         route: &'a HTTPRoute,
+        flavor: Flavor,
         parents: &[Parent],
         deps: &'d mut UnitDeps,
     ) -> Translator<'a, 'd> {
@@ -175,6 +211,7 @@ impl<'a, 'd> Translator<'a, 'd> {
         Translator {
             input,
             route,
+            flavor,
             namespace: route.metadata.namespace.as_deref().unwrap_or("default"),
             name: route.metadata.name.as_deref().unwrap_or_default(),
             served,
@@ -260,9 +297,9 @@ impl<'a, 'd> Translator<'a, 'd> {
             prefix: path.prefix.as_deref(),
             listener_ports: &self.listener_ports.clone(),
         };
-        let (input, namespace) = (self.input, self.namespace);
+        let (input, from) = (self.input, (self.flavor, self.namespace));
         let deps = &mut *self.deps;
-        let mut mirror = |backend: &BackendObjectRef| mirror_host(input, deps, namespace, backend);
+        let mut mirror = |backend: &BackendObjectRef| mirror_host(input, deps, from, backend);
         filters::plugins(&rule.filters, &context, &mut mirror)
     }
 
@@ -291,7 +328,8 @@ impl<'a, 'd> Translator<'a, 'd> {
 
     fn upstream_for(&mut self, backend: &HttpBackendRef) -> Result<String, Verdict> {
         let reference = &backend.backend;
-        let key = resolve_service_ref(self.input, self.deps, self.namespace, reference)?;
+        let from = (self.flavor.kind, self.namespace);
+        let key = resolve_service_ref(self.input, self.deps, from, reference)?;
         let port = reference.port.ok_or_else(|| {
             Verdict::no(
                 "UnsupportedValue",
@@ -318,7 +356,8 @@ impl<'a, 'd> Translator<'a, 'd> {
             display_name(format!("{}_{}_{}", key.namespace, key.name, port)).into(),
         );
         upstream.insert("type".into(), "roundrobin".into());
-        upstream.insert("scheme".into(), resolved.scheme.unwrap_or("http").into());
+        let scheme = self.flavor.scheme(resolved.scheme);
+        upstream.insert("scheme".into(), scheme.into());
         upstream.insert("nodes".into(), nodes.into());
         // The settings of an Ingress without upstream annotations, so both
         // kinds on one Service port share one upstream key.
@@ -359,8 +398,8 @@ impl<'a, 'd> Translator<'a, 'd> {
             return Ok(());
         }
         let identity = format!(
-            "{KIND}/{}/{}/{rule_index}/{match_index}",
-            self.namespace, self.name
+            "{}/{}/{}/{rule_index}/{match_index}",
+            self.flavor.kind, self.namespace, self.name
         );
         let id = object_id(&self.input.config.ownership, IdKind::Route, &identity);
         let created = self
@@ -428,7 +467,7 @@ impl<'a, 'd> Translator<'a, 'd> {
         }
         let labels = labels(
             self.input.config,
-            KIND,
+            self.flavor.kind,
             self.namespace,
             self.name,
             None,
@@ -561,7 +600,7 @@ pub(crate) fn parse_duration(text: &str) -> Option<f64> {
 fn resolve_service_ref(
     input: TranslateInput<'_>,
     deps: &mut UnitDeps,
-    namespace: &str,
+    (from_kind, namespace): (&'static str, &str),
     reference: &BackendObjectRef,
 ) -> Result<ObjectKey, Verdict> {
     let group = reference.group.as_deref().unwrap_or("");
@@ -581,7 +620,7 @@ fn resolve_service_ref(
     );
     let from = reference_grant::From {
         group: GROUP,
-        kind: KIND,
+        kind: from_kind,
         namespace,
     };
     if !reference_grant::permits(
@@ -611,14 +650,15 @@ fn resolve_service_ref(
 fn mirror_host(
     input: TranslateInput<'_>,
     deps: &mut UnitDeps,
-    namespace: &str,
+    (flavor, namespace): (Flavor, &str),
     backend: &BackendObjectRef,
 ) -> Result<String, FilterError> {
     let unresolved = |v: Verdict| FilterError::Unresolved {
         reason: v.reason,
         message: v.message,
     };
-    let key = resolve_service_ref(input, deps, namespace, backend).map_err(unresolved)?;
+    let key =
+        resolve_service_ref(input, deps, (flavor.kind, namespace), backend).map_err(unresolved)?;
     let service =
         input
             .snapshot
@@ -643,7 +683,7 @@ fn mirror_host(
     } else {
         ip.to_string()
     };
-    Ok(format!("http://{host}:{port}"))
+    Ok(format!("{}://{host}:{port}", flavor.scheme(None)))
 }
 
 /// How one match's path becomes APISIX uris, vars and a precedence band.

@@ -17,6 +17,7 @@ use crate::translate::{TranslateConfig, tls};
 
 /// The route kinds this controller attaches, per listener protocol.
 pub const HTTP_ROUTE: &str = "HTTPRoute";
+pub const GRPC_ROUTE: &str = "GRPCRoute";
 
 /// The listener ports the APISIX data plane serves, per protocol
 /// (`--gateway-http-ports`, `--gateway-https-ports`): APISIX's own
@@ -195,7 +196,7 @@ fn evaluate_one(
 /// unsupported kind is `ResolvedRefs=False` with `InvalidRouteKinds`.
 fn supported_kinds(listener: &Listener) -> (Vec<RouteGroupKind>, Verdict) {
     let protocol_kinds: &[&str] = match listener.protocol.as_str() {
-        "HTTP" | "HTTPS" => &[HTTP_ROUTE],
+        "HTTP" | "HTTPS" => &[HTTP_ROUTE, GRPC_ROUTE],
         _ => &[],
     };
     let kind = |name: &str| RouteGroupKind {

@@ -1,5 +1,5 @@
 //! The Gateway API (`gateway.networking.k8s.io`, v1.5.1): GatewayClass,
-//! Gateway and HTTPRoute are units, ReferenceGrant an input.
+//! Gateway, HTTPRoute and GRPCRoute are units, ReferenceGrant an input.
 //!
 //! Every Gateway of a class of ours is served by the one APISIX data plane
 //! this controller writes to: listeners of different Gateways on the same
@@ -11,11 +11,12 @@
 //!   (its SNIs: the listener's hostname, or the certificate's DNS names); `Accepted`, `Programmed` and per listener
 //!   `Accepted`, `Programmed`, `ResolvedRefs`, `Conflicted`,
 //!   `supportedKinds` and `attachedRoutes`.
-//! - HTTPRoute: see `http_route`.
+//! - HTTPRoute: see `http_route`; GRPCRoute: see `grpc_route`.
 
 mod attachment;
 mod class;
 pub mod filters;
+pub mod grpc_route;
 pub mod hostnames;
 pub mod http_route;
 pub mod listeners;
@@ -26,6 +27,7 @@ pub mod status;
 
 use serde_json::Value;
 
+pub use self::grpc_route::GrpcRouteKind;
 pub use self::http_route::HttpRouteKind;
 pub use self::listeners::ServedPorts;
 use self::listeners::{Certificates, ListenerState};
