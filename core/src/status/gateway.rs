@@ -97,9 +97,12 @@ pub fn holds(current: Option<&Value>, wanted: &Value) -> bool {
             .all(|(name, value)| holds(have.get(name), value)),
         (Value::Array(have), Value::Array(want)) => {
             have.len() == want.len()
-                && want
-                    .iter()
-                    .all(|item| holds(counterpart(item, Some(current)), item))
+                && want.iter().all(|item| match identity(item) {
+                    Some(_) => holds(counterpart(item, Some(current)), item),
+                    // Entries without an identity (supportedKinds,
+                    // addresses): some entry must hold this one.
+                    None => have.iter().any(|entry| holds(Some(entry), item)),
+                })
         }
         (have, want) => have == want,
     }
@@ -109,20 +112,24 @@ fn is_condition(value: &Value) -> bool {
     value.get("type").is_some() && value.get("status").is_some() && value.get("reason").is_some()
 }
 
+/// What identifies an array entry: a condition's `type`, a listener's
+/// `name`, a route parent's `parentRef` and `controllerName`; `None` for
+/// entries that are their own identity (supportedKinds, addresses).
+fn identity(value: &Value) -> Option<Value> {
+    if is_condition(value) {
+        return value.get("type").cloned();
+    }
+    if let Some(name) = value.get("name") {
+        return Some(name.clone());
+    }
+    value
+        .get("parentRef")
+        .map(|parent| serde_json::json!([normalized_parent(parent), value.get("controllerName")]))
+}
+
 /// The entry of the array `current` with the same identity as `item`.
 fn counterpart<'a>(item: &Value, current: Option<&'a Value>) -> Option<&'a Value> {
     let candidates = current?.as_array()?;
-    let identity = |value: &Value| -> Option<Value> {
-        if is_condition(value) {
-            return value.get("type").cloned();
-        }
-        if let Some(name) = value.get("name") {
-            return Some(name.clone());
-        }
-        value.get("parentRef").map(|parent| {
-            serde_json::json!([normalized_parent(parent), value.get("controllerName")])
-        })
-    };
     let wanted = identity(item)?;
     candidates
         .iter()
@@ -176,6 +183,15 @@ mod tests {
             {"name": "a", "attachedRoutes": 2, "conditions": [condition("Accepted", "True", None)]},
             {"name": "b", "attachedRoutes": 1, "conditions": [condition("Accepted", "True", None)]},
         ]});
+        let kinds = json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+                           {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}]);
+        let (mut current, mut wanted) = (current, wanted);
+        for body in [&mut current, &mut wanted] {
+            for listener in body["listeners"].as_array_mut().unwrap() {
+                listener["supportedKinds"] = kinds.clone();
+            }
+            body["addresses"] = json!([{"type": "IPAddress", "value": "192.0.2.1"}]);
+        }
         let stamped = stamp(&wanted, Some(&current), "now");
         assert_eq!(
             stamped["listeners"][0]["conditions"][0]["lastTransitionTime"],
@@ -185,6 +201,10 @@ mod tests {
             holds(Some(&current), &stamped),
             "same content in another order"
         );
+        let mut other_kinds = stamped.clone();
+        other_kinds["listeners"][0]["supportedKinds"] =
+            json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}]);
+        assert!(!holds(Some(&current), &other_kinds));
         let mut more = stamped.clone();
         more["listeners"][1]["attachedRoutes"] = 2.into();
         assert!(!holds(Some(&current), &more));

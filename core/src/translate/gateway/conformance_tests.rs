@@ -1802,3 +1802,82 @@ fn grpc_route_listener_hostname_matching() {
         "a GRPCRoute and an HTTPRoute"
     );
 }
+
+/// Beyond the suite: the status the leader writes on a Gateway, echoed by
+/// the watch, translates the Gateway again but none of its routes; a
+/// listener change translates them all.
+#[test]
+fn a_gateway_status_echo_does_not_translate_its_routes() {
+    let mut world = World::new();
+    let routes: Vec<Value> = (0..20)
+        .map(|i| {
+            http_route(
+                INFRA,
+                &format!("r{i}"),
+                parent("same-namespace"),
+                json!([format!("r{i}.example")]),
+                json!([{"backendRefs": to("infra-backend-v1")}]),
+            )
+        })
+        .collect();
+    world.apply(&routes);
+    let gw = gateway(
+        INFRA,
+        "same-namespace",
+        json!([http_listener("http", json!({"from": "Same"}))]),
+    );
+    let mut echoed = gw.clone();
+    let written = world.report("Gateway", Some(INFRA), "same-namespace");
+    echoed["status"] = crate::status::gateway::stamp(&written, None, "2026-12-02T00:00:00Z");
+    let kind = registry::kind_of_manifest("gateway.networking.k8s.io/v1", "Gateway").unwrap();
+    let apply = |world: &mut World, object: &Value| {
+        let decoded = kind.decode(object.clone()).unwrap();
+        let key = kind.key_of(&decoded);
+        world.index.apply_object(kind, key, decoded);
+        world.index.flush().len()
+    };
+    assert_eq!(apply(&mut world, &echoed), 1, "only the Gateway itself");
+    let mut changed = gw.clone();
+    changed["spec"]["listeners"][0]["hostname"] = "*.example".into();
+    assert_eq!(
+        apply(&mut world, &changed),
+        21,
+        "the Gateway and its 20 routes"
+    );
+}
+
+/// Beyond the suite: a rule is counted once however many matches it has, so
+/// a route with one unsupported rule and one good one stays Accepted.
+#[test]
+fn an_unsupported_rule_counts_once() {
+    let mut world = World::new();
+    world.apply(&[same_namespace_route("mixed", json!([
+        {"matches": [prefix("/a"), prefix("/b")], "filters": [{"type": "CORS", "cors": {}}], "backendRefs": to("infra-backend-v1")},
+        {"matches": [prefix("/ok")], "backendRefs": to("infra-backend-v2")},
+    ]))]);
+    assert_eq!(
+        world.route_condition(INFRA, "mixed", "same-namespace", "Accepted"),
+        holds("Accepted")
+    );
+    let status = world.report("HTTPRoute", Some(INFRA), "mixed");
+    let partial = status["parents"][0]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "PartiallyInvalid")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        partial["message"]
+            .as_str()
+            .unwrap()
+            .matches("rule 0")
+            .count(),
+        1,
+        "{partial}"
+    );
+    world.expect(&[
+        (get("", "/a"), Some(Got::Status(500))),
+        (get("", "/ok"), v("v2")),
+    ]);
+}

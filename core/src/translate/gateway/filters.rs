@@ -34,12 +34,14 @@ pub enum FilterError {
     },
 }
 
-/// The plugins of one match, and whether one of them answers the request
-/// itself (a redirect), so the rule needs no backend.
+/// The plugins of one match, whether one of them answers the request
+/// itself (a redirect), so the rule needs no backend, and a mirror left out
+/// because its backend does not resolve (reason, message).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FilterPlugins {
     pub plugins: BTreeMap<String, Value>,
     pub responds: bool,
+    pub unresolved: Option<(&'static str, String)>,
 }
 
 /// What the filters need to know about the match and its listeners.
@@ -50,6 +52,8 @@ pub struct MatchContext<'a> {
     /// The ports of the listeners the route attached to (a redirect without
     /// scheme or port keeps the listener's port).
     pub listener_ports: &'a BTreeSet<i32>,
+    /// The scheme of those listeners, when they have one scheme.
+    pub scheme: Option<&'static str>,
 }
 
 /// Resolves a mirror's backend to `scheme://address:port`.
@@ -103,7 +107,11 @@ pub fn plugins(
                     ..
                 },
             ) => {
-                out.plugins.insert("redirect".into(), redirect(r, context)?);
+                let (conf, path_rewrite) = redirect(r, context)?;
+                out.plugins.insert("redirect".into(), conf);
+                if let Some(regex_uri) = path_rewrite {
+                    rewrite.insert("regex_uri".into(), regex_uri);
+                }
                 out.responds = true;
             }
             (
@@ -119,8 +127,16 @@ pub fn plugins(
                             .into(),
                     ));
                 }
-                if let Some(conf) = request_mirror(m, mirror)? {
-                    out.plugins.insert("proxy-mirror".into(), conf);
+                match request_mirror(m, mirror) {
+                    Ok(Some(conf)) => {
+                        out.plugins.insert("proxy-mirror".into(), conf);
+                    }
+                    Ok(None) => {}
+                    // The rule is served without its mirror, and says why.
+                    Err(FilterError::Unresolved { reason, message }) => {
+                        out.unresolved = Some((reason, message));
+                    }
+                    Err(unsupported) => return Err(unsupported),
                 }
             }
             (
@@ -227,17 +243,7 @@ fn url_rewrite(
             },
         )) => {
             let prefix = prefix_of(context, "URLRewrite")?;
-            let with = with.trim_end_matches('/');
-            let escaped = regex::escape(prefix);
-            rewrite.insert(
-                "regex_uri".into(),
-                json!([
-                    format!("^{escaped}/(.*)$"),
-                    format!("{with}/$1"),
-                    format!("^{escaped}$"),
-                    if with.is_empty() { "/" } else { with }
-                ]),
-            );
+            rewrite.insert("regex_uri".into(), prefix_replacement(prefix, with));
         }
         Some((other, _)) => {
             return Err(FilterError::Unsupported(format!(
@@ -248,6 +254,20 @@ fn url_rewrite(
     Ok(())
 }
 
+/// `proxy-rewrite` `regex_uri` pairs replacing the path prefix `prefix`
+/// (without a trailing slash) by `with`: `/p/rest` → `<with>/rest`, `/p` →
+/// `<with>` (`/` when that is empty).
+fn prefix_replacement(prefix: &str, with: &str) -> Value {
+    let with = with.trim_end_matches('/');
+    let escaped = regex::escape(prefix);
+    json!([
+        format!("^{escaped}/(.*)$"),
+        format!("{with}/$1"),
+        format!("^{escaped}$"),
+        if with.is_empty() { "/" } else { with }
+    ])
+}
+
 fn prefix_of<'a>(context: &MatchContext<'a>, filter: &str) -> Result<&'a str, FilterError> {
     context.prefix.ok_or_else(|| {
         FilterError::Unsupported(format!(
@@ -256,26 +276,19 @@ fn prefix_of<'a>(context: &MatchContext<'a>, filter: &str) -> Result<&'a str, Fi
     })
 }
 
-fn redirect(r: &RequestRedirect, context: &MatchContext<'_>) -> Result<Value, FilterError> {
-    let scheme = r.scheme.clone();
-    let port = match (r.port, &scheme) {
-        (Some(port), Some(s)) if well_known(s, port) => None,
-        (Some(port), None) if [80, 443].contains(&port) => None,
-        (Some(port), _) => Some(port),
-        (None, Some(_)) => None,
-        (None, None) => match context.listener_ports.iter().collect::<Vec<_>>().as_slice() {
-            [port] if ![80, 443].contains(*port) => Some(**port),
-            _ => None,
-        },
-    };
-    let origin = format!(
-        "{}://{}{}",
-        scheme.as_deref().unwrap_or("$scheme"),
-        r.hostname.as_deref().unwrap_or("$host"),
-        port.map(|p| format!(":{p}")).unwrap_or_default()
-    );
+/// The `redirect` configuration, and for a prefix replacement the
+/// `proxy-rewrite` `regex_uri` that computes the new path: APISIX expands
+/// variables in a redirect's `uri` but not in its `regex_uri` replacement,
+/// so the path is rewritten first (`proxy-rewrite` runs before `redirect`)
+/// and the redirect names `$upstream_uri` (the new path and the query).
+fn redirect(
+    r: &RequestRedirect,
+    context: &MatchContext<'_>,
+) -> Result<(Value, Option<Value>), FilterError> {
+    let origin = redirect_origin(r, context);
     let mut conf = Map::new();
     conf.insert("ret_code".into(), r.status_code.unwrap_or(302).into());
+    let mut rewrite = None;
     match r.path.as_ref().map(|p| (p.modifier_type.as_str(), p)) {
         None => {
             conf.insert("uri".into(), format!("{origin}$request_uri").into());
@@ -298,15 +311,8 @@ fn redirect(r: &RequestRedirect, context: &MatchContext<'_>) -> Result<Value, Fi
             },
         )) => {
             let prefix = prefix_of(context, "RequestRedirect")?;
-            let with = with.trim_end_matches('/');
-            conf.insert(
-                "regex_uri".into(),
-                json!([
-                    format!("^{}(/.*)?$", regex::escape(prefix)),
-                    format!("{origin}{with}$1")
-                ]),
-            );
-            conf.insert("append_query_string".into(), true.into());
+            rewrite = Some(prefix_replacement(prefix, with));
+            conf.insert("uri".into(), format!("{origin}$upstream_uri").into());
         }
         Some((other, _)) => {
             return Err(FilterError::Unsupported(format!(
@@ -314,7 +320,30 @@ fn redirect(r: &RequestRedirect, context: &MatchContext<'_>) -> Result<Value, Fi
             )));
         }
     }
-    Ok(Value::Object(conf))
+    Ok((Value::Object(conf), rewrite))
+}
+
+/// `scheme://host[:port]` of a redirect: the filter's, else the request's.
+/// The port is left out when it is the well-known port of the scheme the
+/// client will use; without a port or scheme in the filter, the listener's
+/// (when the route has one listener port that is not well known).
+fn redirect_origin(r: &RequestRedirect, context: &MatchContext<'_>) -> String {
+    let effective = r.scheme.as_deref().or(context.scheme);
+    let port = match (r.port, effective) {
+        (Some(port), Some(scheme)) if well_known(scheme, port) => None,
+        (Some(port), _) => Some(port),
+        (None, _) if r.scheme.is_some() => None,
+        (None, _) => match context.listener_ports.iter().collect::<Vec<_>>().as_slice() {
+            [port] if ![80, 443].contains(*port) => Some(**port),
+            _ => None,
+        },
+    };
+    format!(
+        "{}://{}{}",
+        r.scheme.as_deref().unwrap_or("$scheme"),
+        r.hostname.as_deref().unwrap_or("$host"),
+        port.map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 fn well_known(scheme: &str, port: i32) -> bool {
@@ -356,6 +385,7 @@ mod tests {
         let context = MatchContext {
             prefix,
             listener_ports: &ports,
+            scheme: Some("http"),
         };
         let mut mirror =
             |b: &BackendObjectRef| Ok(format!("http://10.96.0.9:{}", b.port.unwrap_or(80)));
@@ -415,8 +445,55 @@ mod tests {
         );
         let prefix = run(json!([{"type": "RequestRedirect", "requestRedirect": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new/"}}}]), Some("/old"), &[80]).unwrap();
         assert_eq!(
-            prefix.plugins["redirect"]["regex_uri"],
-            json!(["^/old(/.*)?$", "$scheme://$host/new$1"])
+            prefix.plugins["redirect"],
+            json!({"ret_code": 302, "uri": "$scheme://$host$upstream_uri"}),
+            "APISIX expands variables in uri, not in regex_uri"
+        );
+        assert_eq!(
+            prefix.plugins["proxy-rewrite"]["regex_uri"],
+            json!(["^/old/(.*)$", "/new/$1", "^/old$", "/new"])
+        );
+        // Port 80 is kept when the client will not be on plain HTTP.
+        let to_80 = run(json!([{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "port": 80}}]), None, &[80]).unwrap();
+        assert_eq!(
+            to_80.plugins["redirect"]["uri"],
+            json!("https://$host:80$request_uri")
+        );
+        let kept = run(
+            json!([{"type": "RequestRedirect", "requestRedirect": {"port": 80}}]),
+            None,
+            &[80],
+        )
+        .unwrap();
+        assert_eq!(
+            kept.plugins["redirect"]["uri"],
+            json!("$scheme://$host$request_uri")
+        );
+    }
+
+    #[test]
+    fn an_unresolved_mirror_keeps_the_other_filters() {
+        let ports: BTreeSet<i32> = [80].into_iter().collect();
+        let context = MatchContext {
+            prefix: Some("/a"),
+            listener_ports: &ports,
+            scheme: None,
+        };
+        let mut missing = |_: &BackendObjectRef| {
+            Err(FilterError::Unresolved {
+                reason: "BackendNotFound",
+                message: "gone".into(),
+            })
+        };
+        let out = plugins(&filters(json!([
+            {"type": "URLRewrite", "urlRewrite": {"hostname": "internal.example"}},
+            {"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "shadow", "port": 8080}}},
+        ])), &context, &mut missing).unwrap();
+        assert_eq!(out.plugins["proxy-rewrite"]["host"], "internal.example");
+        assert!(!out.plugins.contains_key("proxy-mirror"));
+        assert_eq!(
+            out.unresolved,
+            Some(("BackendNotFound", "gone".to_string()))
         );
     }
 

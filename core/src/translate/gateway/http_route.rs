@@ -83,8 +83,9 @@ impl UnitKind for HttpRouteKind {
 struct RuleReport {
     /// The first unresolved reference: `ResolvedRefs=False` with its reason.
     unresolved: Option<Verdict>,
-    /// Rules using unsupported features, each with why.
-    unsupported: Vec<String>,
+    /// Rules using unsupported features, by index, each with why (the
+    /// first found).
+    unsupported: BTreeMap<usize, String>,
     rules: usize,
 }
 
@@ -150,7 +151,11 @@ pub fn translate_as(input: TranslateInput<'_>, route: &HTTPRoute, flavor: Flavor
             route.metadata.generation,
             &parents,
             report.unresolved.as_ref(),
-            &report.unsupported,
+            &report
+                .unsupported
+                .iter()
+                .map(|(rule, why)| format!("rule {rule}: {why}"))
+                .collect::<Vec<_>>(),
             report.rules,
         ));
         objects
@@ -258,9 +263,16 @@ impl<'a, 'd> Translator<'a, 'd> {
             let filtered = match (&unsupported, &action) {
                 (Some(_), _) => FilterPlugins::default(),
                 (None, _) => match self.filters(rule, &path) {
-                    Ok(plugins) => plugins,
+                    Ok(mut plugins) => {
+                        if let Some((reason, message)) = plugins.unresolved.take() {
+                            report
+                                .unresolved
+                                .get_or_insert(Verdict::no(reason, message));
+                        }
+                        plugins
+                    }
                     Err(FilterError::Unsupported(why)) => {
-                        report.unsupported.push(format!("rule {index}: {why}"));
+                        report.unsupported.entry(index).or_insert(why);
                         self.route_object(
                             index,
                             match_index,
@@ -273,6 +285,8 @@ impl<'a, 'd> Translator<'a, 'd> {
                         continue;
                     }
                     Err(FilterError::Unresolved { reason, message }) => {
+                        // Not returned by `filters::plugins`, which keeps
+                        // the other filters and reports it in the result.
                         report
                             .unresolved
                             .get_or_insert(Verdict::no(reason, message));
@@ -287,7 +301,7 @@ impl<'a, 'd> Translator<'a, 'd> {
             self.route_object(index, match_index, matching, &path, action, filtered, rule)?;
         }
         if let Some(why) = unsupported {
-            report.unsupported.push(format!("rule {index}: {why}"));
+            report.unsupported.entry(index).or_insert(why);
         }
         Ok(())
     }
@@ -296,6 +310,7 @@ impl<'a, 'd> Translator<'a, 'd> {
         let context = MatchContext {
             prefix: path.prefix.as_deref(),
             listener_ports: &self.listener_ports.clone(),
+            scheme: self.scheme,
         };
         let (input, from) = (self.input, (self.flavor, self.namespace));
         let deps = &mut *self.deps;
@@ -702,6 +717,14 @@ impl PathPlan {
             .and_then(|p| p.match_type.as_deref())
             .unwrap_or("PathPrefix")
         {
+            // APISIX reads a trailing `*` in a uri as "any suffix": a path
+            // holding one is matched as an escaped regular expression.
+            "Exact" if value.contains('*') => PathPlan {
+                uris: vec!["/*".into()],
+                regex: Some(regex::escape(value)),
+                band: PathBand::Exact,
+                prefix: None,
+            },
             "Exact" => PathPlan {
                 uris: vec![value.to_string()],
                 regex: None,
@@ -714,6 +737,15 @@ impl PathPlan {
                 band: PathBand::RegularExpression,
                 prefix: None,
             },
+            _ if value.contains('*') => {
+                let prefix = value.trim_end_matches('/');
+                PathPlan {
+                    uris: vec!["/*".into()],
+                    regex: Some(format!("{}(/.*)?", regex::escape(prefix))),
+                    band: PathBand::PathPrefix,
+                    prefix: Some(prefix.to_string()),
+                }
+            }
             _ => {
                 let prefix = value.trim_end_matches('/');
                 let uris = if prefix.is_empty() {
@@ -760,6 +792,13 @@ mod tests {
         assert_eq!(plan("PathPrefix", "/").uris, ["/*"]);
         assert_eq!(PathPlan::of(None).uris, ["/*"]);
         assert_eq!(plan("Exact", "/foo/").uris, ["/foo/"]);
+        let starred = plan("Exact", "/files*");
+        assert_eq!(
+            (starred.uris, starred.regex.as_deref()),
+            (vec!["/*".to_string()], Some("/files\\*"))
+        );
+        let starred = plan("PathPrefix", "/a*b/");
+        assert_eq!(starred.regex.as_deref(), Some("/a\\*b(/.*)?"));
         let regex = plan("RegularExpression", "/v[0-9]+/.*");
         assert_eq!(
             (regex.uris, regex.regex.as_deref()),

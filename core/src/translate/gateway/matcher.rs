@@ -213,7 +213,7 @@ pub fn outcome(routes: &[Value], request: &Request) -> Outcome {
     if let Some(redirect) = plugins.get("redirect") {
         return Outcome::Redirect {
             code: redirect["ret_code"].as_i64().unwrap_or(302),
-            location: location(redirect, request),
+            location: location(redirect, plugins, request),
         };
     }
     let default = route["upstream_id"]
@@ -238,30 +238,41 @@ pub fn outcome(routes: &[Value], request: &Request) -> Outcome {
     }
 }
 
-fn location(redirect: &Value, request: &Request) -> String {
+/// The Location of a redirect, as APISIX builds it: variables expanded in
+/// `uri` (`$upstream_uri` is the path `proxy-rewrite` computed, with the
+/// query), none in `regex_uri`'s replacement (`ngx.re.sub` knows only
+/// capture groups; anything else there is an error).
+fn location(redirect: &Value, plugins: &Value, request: &Request) -> String {
     let query = request
         .query
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let request_uri = if query.is_empty() {
-        request.path.clone()
-    } else {
-        format!("{}?{query}", request.path)
+    let with_query = |path: &str| match query.is_empty() {
+        true => path.to_string(),
+        false => format!("{path}?{query}"),
     };
+    let upstream_uri = with_query(&rewritten_path(&plugins["proxy-rewrite"], &request.path));
     let expand = |template: &str| {
         template
-            .replace("$request_uri", &request_uri)
+            .replace("$request_uri", &with_query(&request.path))
+            .replace("$upstream_uri", &upstream_uri)
             .replace("$scheme", request.scheme)
             .replace("$host", &request.host)
     };
     let mut target = match (redirect["uri"].as_str(), redirect["regex_uri"].as_array()) {
         (Some(uri), _) => expand(uri),
         (None, Some(pair)) => {
+            let replacement = pair[1].as_str().unwrap();
+            let variable = Regex::new(r"\$[A-Za-z_]").unwrap();
+            assert!(
+                !variable.is_match(replacement),
+                "APISIX refuses {replacement:?}"
+            );
             let re = Regex::new(pair[0].as_str().unwrap()).unwrap();
-            let replacement = expand(pair[1].as_str().unwrap()).replace("$1", "${1}");
-            re.replace(&request.path, replacement.as_str()).into_owned()
+            re.replace(&request.path, replacement.replace("$1", "${1}").as_str())
+                .into_owned()
         }
         _ => panic!("a redirect without uri"),
     };
@@ -269,4 +280,21 @@ fn location(redirect: &Value, request: &Request) -> String {
         target = format!("{target}?{query}");
     }
     target
+}
+
+/// The path `proxy-rewrite` sends upstream: its `uri`, or the first of its
+/// `regex_uri` pairs that matches, else the request's.
+fn rewritten_path(rewrite: &Value, path: &str) -> String {
+    if let Some(uri) = rewrite["uri"].as_str() {
+        return uri.to_string();
+    }
+    let pairs = rewrite["regex_uri"].as_array().cloned().unwrap_or_default();
+    for pair in pairs.chunks(2) {
+        let re = Regex::new(pair[0].as_str().unwrap()).unwrap();
+        if re.is_match(path) {
+            let replacement = pair[1].as_str().unwrap().replace("$1", "${1}");
+            return re.replace(path, replacement.as_str()).into_owned();
+        }
+    }
+    path.to_string()
 }

@@ -23,6 +23,7 @@ pub mod listeners;
 pub mod precedence;
 pub mod reference_grant;
 mod selector;
+mod spec_store;
 pub mod status;
 
 use serde_json::Value;
@@ -35,7 +36,7 @@ pub use self::reference_grant::ReferenceGrantKind;
 pub use crate::api::gateway::GROUP;
 use crate::api::gateway::{Gateway, GatewayClass};
 use crate::apisix::{ApisixDir, IdKind, object_id};
-use crate::model::{Objects, SourceKind, StatusStyle, UnitDeps, UnitKind, WatchWhen};
+use crate::model::{SourceKind, StatusStyle, UnitDeps, UnitKind, WatchWhen};
 use crate::translate::{TranslateError, TranslateInput, Translation, UnitObjects, labels, tls};
 
 /// One condition's outcome: whether it holds, the spec's reason, and a
@@ -69,7 +70,7 @@ pub struct GatewayClassKind;
 
 impl SourceKind for GatewayClassKind {
     type Object = GatewayClass;
-    type Store = Objects<GatewayClass>;
+    type Store = spec_store::SpecStore<GatewayClass>;
     const KIND: &'static str = "GatewayClass";
     const NAMESPACED: bool = false;
     const WATCH: WatchWhen = WatchWhen::WhenServed;
@@ -105,7 +106,7 @@ pub struct GatewayKind;
 
 impl SourceKind for GatewayKind {
     type Object = Gateway;
-    type Store = Objects<Gateway>;
+    type Store = spec_store::SpecStore<Gateway>;
     const KIND: &'static str = "Gateway";
     const NAMESPACED: bool = true;
     const WATCH: WatchWhen = WatchWhen::WhenServed;
