@@ -1349,6 +1349,32 @@ fn gateway_certificates() {
         json!(["*.example.com", "example.com"]),
         "a listener without hostname serves the certificate's names"
     );
+
+    // GatewaySecretReferenceGrantAllInNamespace: a grant naming no Secret
+    // allows every Secret of its namespace (the specific grant above does
+    // not cover this one).
+    let other = json!({"group": "", "kind": "Secret", "name": "certificate-2", "namespace": WEB});
+    world.apply(&[
+        tls_secret(WEB, "certificate-2", &["shop.example"]),
+        https_gateway("gateway-secret-reference-grant-all-in-namespace", other),
+    ]);
+    let gw = "gateway-secret-reference-grant-all-in-namespace";
+    assert_eq!(
+        listener_condition(&world, gw, "ResolvedRefs"),
+        fails("RefNotPermitted")
+    );
+    world.apply(&[grant(
+        "reference-grant-all-in-namespace",
+        json!({"group": "", "kind": "Secret"}),
+    )]);
+    assert_eq!(
+        listener_condition(&world, gw, "ResolvedRefs"),
+        holds("ResolvedRefs")
+    );
+    assert_eq!(
+        listener_condition(&world, gw, "Programmed"),
+        holds("Programmed")
+    );
 }
 
 /// GatewayInvalidRouteKind (core): unsupported kinds are refused.
