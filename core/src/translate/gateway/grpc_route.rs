@@ -46,10 +46,7 @@ impl UnitKind for GrpcRouteKind {
     }
 
     fn current_status_value(object: &GRPCRoute) -> Option<serde_json::Value> {
-        object
-            .status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
+        super::status_value(object.status.as_ref())
     }
 }
 

@@ -67,10 +67,7 @@ impl UnitKind for HttpRouteKind {
     const STATUS: StatusStyle = StatusStyle::GatewayApi;
 
     fn current_status_value(object: &HTTPRoute) -> Option<Value> {
-        object
-            .status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
+        super::status_value(object.status.as_ref())
     }
 
     fn translate(input: TranslateInput<'_>, route: &HTTPRoute) -> Translation {

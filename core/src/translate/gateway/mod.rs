@@ -66,6 +66,12 @@ impl Verdict {
     }
 }
 
+/// A status as last read, as JSON (what `UnitKind::current_status_value`
+/// gives for every Gateway API kind).
+fn status_value<S: serde::Serialize>(status: Option<&S>) -> Option<Value> {
+    status.and_then(|s| serde_json::to_value(s).ok())
+}
+
 pub struct GatewayClassKind;
 
 impl SourceKind for GatewayClassKind {
@@ -80,10 +86,7 @@ impl UnitKind for GatewayClassKind {
     const STATUS: StatusStyle = StatusStyle::GatewayApi;
 
     fn current_status_value(object: &GatewayClass) -> Option<Value> {
-        object
-            .status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
+        status_value(object.status.as_ref())
     }
 
     fn translate(input: TranslateInput<'_>, object: &GatewayClass) -> Translation {
@@ -117,10 +120,7 @@ impl UnitKind for GatewayKind {
     const SNI_FIELD: &'static str = "spec.listeners";
 
     fn current_status_value(object: &Gateway) -> Option<Value> {
-        object
-            .status
-            .as_ref()
-            .and_then(|s| serde_json::to_value(s).ok())
+        status_value(object.status.as_ref())
     }
 
     fn translate(input: TranslateInput<'_>, gateway: &Gateway) -> Translation {
